@@ -1,0 +1,89 @@
+"""One typed `Settings` for the whole service, read from `RAG_*` variables and `.env`.
+
+Tests build their own instance with `Settings(...)` or `get_settings.cache_clear()`;
+nothing patches module globals.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service; each field is the variable `RAG_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path(".rag")
+    seeds_dir: Path = Path("seeds")
+    collection: str = "news"
+
+    # Chroma: a local persistent client unless a server host is given.
+    chroma_host: str | None = None
+    chroma_port: int = Field(default=8000, ge=1, le=65535)
+
+    # Chunking, in tiktoken (cl100k_base) tokens.
+    chunk_size: int = Field(default=200, ge=32, le=2000)
+    chunk_overlap: int = Field(default=30, ge=0, le=500)
+
+    embedder: Literal["minilm", "openai"] = "minilm"
+    openai_embedding_model: str = "text-embedding-3-small"
+
+    top_k: int = Field(default=5, ge=1, le=50)
+    # Each retriever (dense, BM25) fetches this many candidates before fusion.
+    candidates: int = Field(default=20, ge=1, le=200)
+
+    generator: Literal["extractive", "openai"] = "extractive"
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = Field(default=60.0, gt=0)
+    openai_max_retries: int = Field(default=2, ge=0, le=10)
+
+    # Questions longer than this many tiktoken tokens are rejected.
+    max_question_tokens: int = Field(default=256, ge=8, le=8192)
+    prompts_dir: Path = Path(__file__).resolve().parent.parent / "prompts"
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
+                f"RAG_CHUNK_SIZE ({self.chunk_size})"
+            )
+        return self
+
+    @property
+    def chroma_path(self) -> Path:
+        """Folder of the local persistent Chroma database."""
+        return self.data_dir / "chroma"
+
+    def openai_key(self) -> str | None:
+        """The API key as plain text, for the client only; never log it."""
+        return self.openai_api_key.get_secret_value() if self.openai_api_key else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; invalid values become a `ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = "_".join(str(p) for p in err["loc"]) if err["loc"] else ""
+            name = f"RAG_{loc.upper()}" if loc else "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,233 @@
+"""Read article files, strip web boilerplate and extract title, date and outlet.
+
+Deliberately left out: HTML parsing (inputs are plain text or Markdown), language
+detection, and guessing a date the text does not give. Cleaning removes whole lines
+or paragraphs only, so every article sentence survives byte for byte.
+"""
+
+import calendar
+import re
+from datetime import date
+from pathlib import Path
+
+from rag.errors import InvalidInput
+from rag.schema import Article
+
+SUFFIXES = (".txt", ".md")
+TITLE_MAX_CHARS = 90
+
+# Everything from the first of these lines onwards is the site's footer, not the story.
+_TAIL_MARKERS = re.compile(
+    r"^(source link|leave a reply|discover more from\b|subscribe now\b|share this:?|"
+    r"like this:?|related posts?:?|continue reading|click to share\b)",
+    re.IGNORECASE,
+)
+# Single lines that are site chrome wherever they appear.
+_CHROME_LINES = re.compile(
+    r"^(.{1,60} - a story for you|advertisement|read more:?|skip to content|"
+    r"sign up for our newsletter.*|follow us on .{1,40})$",
+    re.IGNORECASE,
+)
+# A paragraph ending in a photo credit is a caption ("... Photo by Name/AGENCY | License Photo").
+_CAPTION = re.compile(
+    r"(?:file )?photo(?:s)? (?:by|courtesy of) [^.\n]{2,80}(?:/[A-Za-z][\w .-]{0,30})?"
+    r"(?:\s*\|\s*license photo)?\.?$",
+    re.IGNORECASE,
+)
+# Indented bullet lines carrying links to other stories, e.g. "  • Voltage : GPS ...".
+_TEASER = re.compile(r"^\s+[•·▪]\s+\S")
+_DATE_LINE = re.compile(r"^\s*date[:\s]+(\d{4})-(\d{2})-(\d{2})\b[ \t]*", re.IGNORECASE)
+_SOURCE_LINE = re.compile(r"^\s*source:\s*(?!link\b)(.{2,80}?)\s*$", re.IGNORECASE)
+_WITH_AGENCIES = re.compile(
+    r"^\s*[Ww]ith ((?:[A-Z][\w.]{1,15})(?:(?:,\s*| and )[A-Z][\w.]{1,15})*)\.?\s*$"
+)
+_MONTHS = {
+    name.lower(): i
+    for i in range(1, 13)
+    for name in (calendar.month_name[i], calendar.month_abbr[i])
+}
+_MONTHS["sept"] = 9
+_DATELINE = re.compile(
+    r"^(?:[A-Z][A-Za-z .,'-]{0,40}[,—–-]\s*)?"
+    r"(?P<mon>[A-Z][a-z]{2,8})\.?\s+(?P<day>\d{1,2})(?:,\s*(?P<year>\d{4}))?\s*"
+    r"\((?P<agency>[A-Z][A-Za-z]{1,10})\)",
+)
+_WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+
+
+def read_text(path: Path) -> str:
+    """Return a file's text; binary or non-UTF-8 content is an `InvalidInput`."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{path.name}: cannot read file ({exc.strerror})") from exc
+    if b"\x00" in raw:
+        raise InvalidInput(f"{path.name}: looks binary (contains NUL bytes); skipped")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{path.name}: not valid UTF-8 (byte {exc.start}); re-save it as UTF-8"
+        ) from exc
+
+
+def clean_text(raw: str) -> str:
+    """Drop boilerplate lines, captions, teasers and footers; keep story lines verbatim."""
+    lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    kept: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if _TAIL_MARKERS.match(stripped):
+            break
+        if _CHROME_LINES.match(stripped) or _TEASER.match(line):
+            continue
+        if stripped and _CAPTION.search(stripped):
+            continue
+        kept.append(line.rstrip())
+    text = "\n".join(kept)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()
+
+
+def _first_sentence(text: str) -> str:
+    body = text.strip()
+    match = re.search(r"(?<=[.!?])[\s”\"]", body)
+    return body[: match.start()] if match else body.split("\n", 1)[0]
+
+
+def _shorten(sentence: str, limit: int = TITLE_MAX_CHARS) -> str:
+    sentence = re.sub(r"\s+", " ", sentence).strip().rstrip(". ")
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[:limit].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + "…"
+
+
+def extract_title(text: str) -> str:
+    """A headline line if the article opens with one, else its first sentence, shortened."""
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    if not paragraphs:
+        return ""
+    first = paragraphs[0]
+    if "\n" not in first and len(first) <= 160 and not first.endswith((".", "!", "?")):
+        return first
+    opening = _DATELINE.sub("", first).lstrip(" —–-")
+    # A repeated dateline ("Dec. 1 (UPI) — SANTIAGO, Chile, Dec. 1 (UPI) —").
+    opening = _DATELINE.sub("", opening).lstrip(" —–-")
+    return _shorten(_first_sentence(opening))
+
+
+def _infer_year(month: int, day: int, text: str) -> int | None:
+    """Year of a year-less dateline, only when the text pins it down.
+
+    The opening paragraph must name a weekday, and exactly one year in the span of
+    years the article mentions must put that month and day on that weekday.
+    """
+    opening = text[:600].lower()
+    weekdays = [w for name, w in _WEEKDAYS.items() if re.search(rf"\b{name}\b", opening)]
+    years = [int(y) for y in _YEAR.findall(text)]
+    if len(weekdays) != 1 or not years:
+        return None
+    fits = []
+    for year in range(min(years), max(years) + 1):
+        try:
+            if date(year, month, day).weekday() == weekdays[0]:
+                fits.append(year)
+        except ValueError:
+            continue
+    return fits[0] if len(fits) == 1 else None
+
+
+def extract_published(raw: str, text: str) -> date | None:
+    """Publication date from a `date YYYY-MM-DD` line or a dateline; None when unknown."""
+    match = _DATE_LINE.match(raw)
+    if match:
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            return None
+    for paragraph in text.split("\n\n")[:3]:
+        dl = _DATELINE.match(paragraph.strip())
+        if not dl:
+            continue
+        month = _MONTHS.get(dl["mon"].lower().rstrip("."))
+        if month is None:
+            continue
+        day = int(dl["day"])
+        year = int(dl["year"]) if dl["year"] else _infer_year(month, day, paragraph)
+        if year is None:
+            year = _infer_year(month, day, text[text.find(paragraph) :])
+        if year is None:
+            return None
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return None
+    return None
+
+
+def extract_outlet(raw: str) -> str | None:
+    """Outlet or agencies named by a `Source:` line, a `With X and Y` line or a dateline."""
+    for line in reversed(raw.splitlines()):
+        src = _SOURCE_LINE.match(line)
+        if src:
+            return src[1].strip()
+        agencies = _WITH_AGENCIES.match(line)
+        if agencies:
+            return agencies[1].strip()
+    for paragraph in raw.split("\n\n")[:4]:
+        dl = _DATELINE.match(paragraph.strip())
+        if dl:
+            return dl["agency"]
+    return None
+
+
+def parse_article(
+    doc_id: str,
+    raw: str,
+    *,
+    title: str | None = None,
+    published: date | None = None,
+    outlet: str | None = None,
+    source: str | None = None,
+) -> Article:
+    """Clean raw article text and fill in metadata not given by the caller."""
+    body = _DATE_LINE.sub("", raw, count=1)
+    lines = body.replace("\r\n", "\n").split("\n")
+    # Attribution lines are metadata, not story text.
+    lines = [ln for ln in lines if not (_SOURCE_LINE.match(ln) or _WITH_AGENCIES.match(ln))]
+    text = clean_text("\n".join(lines))
+    if not text:
+        raise InvalidInput(f"{doc_id}: no article text left after cleaning")
+    return Article(
+        doc_id=doc_id,
+        text=text,
+        title=title or extract_title(text) or doc_id,
+        published=published or extract_published(raw, text),
+        outlet=outlet or extract_outlet(raw),
+        source=source,
+    )
+
+
+def load_article(path: Path) -> Article:
+    """Read and parse one article file; `doc_id` is the file stem."""
+    return parse_article(path.stem, read_text(path), source=path.name)
+
+
+def find_article_files(folder: Path) -> list[Path]:
+    """All `.txt`/`.md` files under a folder, sorted; hidden files and folders skipped."""
+    if not folder.exists():
+        raise InvalidInput(f"folder not found: {folder}")
+    if not folder.is_dir():
+        raise InvalidInput(f"not a folder: {folder}")
+    files = [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and p.suffix.lower() in SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
+    if not files:
+        raise InvalidInput(f"no .txt or .md files in {folder}")
+    return files

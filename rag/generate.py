@@ -1,0 +1,36 @@
+"""The `Generator` contract and the registry that picks one by name.
+
+A generator sees the question and the numbered passages (1-based) and returns text
+with `[n]` markers; it never builds citations itself: `rag.citations` checks every
+marker against the passages afterwards, whoever wrote it.
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from rag.schema import Passage
+
+REFUSAL = "The articles do not contain an answer to this question."
+
+
+@dataclass
+class Draft:
+    """A generator's answer before the citation check."""
+
+    text: str
+    answerable: bool
+
+
+class Generator(Protocol):
+    """Writes a short answer to a question from numbered passages."""
+
+    name: str
+
+    def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
+        """The whole answer at once."""
+        ...
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+        """The answer as text pieces; joined they equal `generate(...).text`."""
+        ...

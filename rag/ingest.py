@@ -1,0 +1,110 @@
+"""Ingest articles: read, clean, chunk, embed and store, idempotently.
+
+An unchanged document (same cleaned-text hash) costs one catalogue lookup and no
+embedding. Bad files are reported by name and skipped; the others still go in.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from rag.chunking import split_article
+from rag.config import Settings
+from rag.documents import find_article_files, load_article
+from rag.embed import Embedder
+from rag.errors import InvalidInput
+from rag.schema import Article
+from rag.store import Store
+
+Outcome = Literal["created", "updated", "unchanged"]
+T = TypeVar("T")
+
+
+def _no_progress(items: Sequence[T], description: str) -> Iterable[T]:
+    return items
+
+
+Track = Callable[[Sequence[Path], str], Iterable[Path]]
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did, document by document."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+    chunks_written: int = 0
+    repaired_chunks: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Counts by outcome, for printing and JSON."""
+        return {
+            "created": len(self.created),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "removed": len(self.removed),
+            "skipped": len(self.skipped),
+        }
+
+
+def ingest_article(
+    article: Article, store: Store, embedder: Embedder, settings: Settings
+) -> tuple[Outcome, int]:
+    """Store one article unless the same text is already stored; returns outcome and chunks."""
+    existing = store.get_document(article.doc_id)
+    same_meta = existing is not None and (
+        existing.title,
+        existing.published,
+        existing.outlet,
+    ) == (article.title, article.published, article.outlet)
+    if existing is not None and existing.sha256 == article.sha256 and same_meta:
+        return "unchanged", 0
+    chunks = split_article(article, settings.chunk_size, settings.chunk_overlap)
+    vectors = embedder.embed_documents([c.text for c in chunks])
+    store.write_document(article, chunks, vectors)
+    return ("created" if existing is None else "updated"), len(chunks)
+
+
+def ingest_folder(
+    folder: Path,
+    store: Store,
+    embedder: Embedder,
+    settings: Settings,
+    *,
+    prune: bool = False,
+    track: Track = _no_progress,
+) -> IngestReport:
+    """Ingest every `.txt`/`.md` file under `folder`; `prune` drops documents whose file is gone."""
+    files = find_article_files(folder)
+    report = IngestReport(repaired_chunks=store.repair())
+    seen: dict[str, Path] = {}
+    for path in track(files, "Ingesting"):
+        if path.stem in seen:
+            report.skipped.append(
+                (str(path.relative_to(folder)), f"same id as {seen[path.stem].name}; rename one")
+            )
+            continue
+        seen[path.stem] = path
+        try:
+            article = load_article(path)
+        except InvalidInput as exc:
+            report.skipped.append((str(path.relative_to(folder)), str(exc)))
+            continue
+        outcome, written = ingest_article(article, store, embedder, settings)
+        getattr(report, outcome).append(article.doc_id)
+        report.chunks_written += written
+    if prune:
+        for info in store.list_documents():
+            if info.doc_id not in seen:
+                store.delete_document(info.doc_id)
+                report.removed.append(info.doc_id)
+    if not (report.created or report.updated or report.unchanged):
+        raise InvalidInput(
+            f"no article in {folder} could be ingested: "
+            + "; ".join(f"{name}: {why}" for name, why in report.skipped)
+        )
+    return report

@@ -1,0 +1,101 @@
+"""The `openai` generator: OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp).
+
+Passages go into the prompt fenced as data, so an article saying "ignore previous
+instructions" stays text. The model is asked to cite `[n]`; `rag.citations` checks
+what it wrote. Left out here: guaranteeing citations for models that do not write them.
+"""
+
+from collections.abc import Iterator, Sequence
+
+import openai
+from openai import OpenAI
+
+from rag.config import Settings
+from rag.errors import BackendUnavailable, ConfigError
+from rag.generate import REFUSAL, Draft
+from rag.prompts import load_prompt
+from rag.schema import Passage
+
+NOT_FOUND = "NOT_IN_ARTICLES"
+
+
+def render_messages(
+    question: str, passages: Sequence[Passage], settings: Settings
+) -> list[dict[str, str]]:
+    """System and user messages for one question."""
+    block = load_prompt(settings.prompts_dir, "passage")
+    fenced = "\n".join(
+        block.format(
+            n=i,
+            title=p.title.replace('"', "'"),
+            published=p.published.isoformat() if p.published else "unknown",
+            # A passage must not close its own fence.
+            text=p.text.replace("</passage>", "</ passage>"),
+        )
+        for i, p in enumerate(passages, start=1)
+    )
+    user = load_prompt(settings.prompts_dir, "answer").format(passages=fenced, question=question)
+    return [
+        {"role": "system", "content": load_prompt(settings.prompts_dir, "system")},
+        {"role": "user", "content": user},
+    ]
+
+
+class OpenAIGenerator:
+    """Chat completions against `RAG_OPENAI_BASE_URL` (OpenAI's API when unset)."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.openai_base_url and not settings.openai_key():
+            raise ConfigError(
+                "RAG_GENERATOR=openai needs RAG_OPENAI_API_KEY for OpenAI's API, or "
+                "RAG_OPENAI_BASE_URL for an OpenAI-compatible server"
+            )
+        self._settings = settings
+        self._client = OpenAI(
+            api_key=settings.openai_key() or "not-needed",
+            base_url=settings.openai_base_url,
+            timeout=settings.openai_timeout_s,
+            max_retries=settings.openai_max_retries,
+        )
+
+    def _draft(self, text: str) -> Draft:
+        text = text.strip()
+        if not text or NOT_FOUND in text:
+            return Draft(REFUSAL, answerable=False)
+        return Draft(text, answerable=True)
+
+    def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
+        if not passages:
+            return Draft(REFUSAL, answerable=False)
+        try:
+            resp = self._client.chat.completions.create(
+                model=self._settings.openai_model,
+                messages=render_messages(question, passages, self._settings),  # type: ignore[arg-type]
+                temperature=0,
+                max_tokens=300,
+            )
+        except openai.APIError as exc:
+            raise BackendUnavailable(f"model server error: {exc}") from exc
+        return self._draft(resp.choices[0].message.content or "")
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+        if not passages:
+            yield REFUSAL
+            return
+        try:
+            chunks = self._client.chat.completions.create(
+                model=self._settings.openai_model,
+                messages=render_messages(question, passages, self._settings),  # type: ignore[arg-type]
+                temperature=0,
+                max_tokens=300,
+                stream=True,
+            )
+            for chunk in chunks:
+                if isinstance(chunk, tuple):  # never for stream=True; narrows the type
+                    continue
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except openai.APIError as exc:
+            raise BackendUnavailable(f"model server error: {exc}") from exc

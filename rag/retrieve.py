@@ -1,0 +1,168 @@
+"""Hybrid retrieval: dense search in Chroma plus BM25, fused by reciprocal rank.
+
+Dense search is llama-index's vector retriever over `ChromaVectorStore` (filters become
+Chroma `where` clauses); BM25 is llama-index's `BM25Retriever`, built once per index
+version and reused until a document changes. Fusion is written here rather than taken
+from `QueryFusionRetriever` because it must also drop stale chunks, apply the filters
+to BM25 results (that retriever only takes filters when it is built) and keep each
+retriever's rank for diagnostics.
+"""
+
+import threading
+from dataclasses import dataclass
+from datetime import date
+
+from llama_index.core import VectorStoreIndex
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
+from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
+from llama_index.retrievers.bm25 import BM25Retriever
+
+from rag.embed import Embedder, LlamaEmbedding
+from rag.errors import InvalidInput
+from rag.schema import Passage
+from rag.store import Store
+
+GTE, LTE = FilterOperator.GTE, FilterOperator.LTE
+
+RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of top ranks
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional restrictions on which chunks may be retrieved."""
+
+    doc_ids: tuple[str, ...] | None = None
+    published_from: date | None = None
+    published_to: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.published_from and self.published_to and self.published_from > self.published_to:
+            raise InvalidInput("published_from is after published_to")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.doc_ids or self.published_from or self.published_to)
+
+    def to_llama(self) -> MetadataFilters | None:
+        """The same filters in llama-index's form (translated to Chroma `where`)."""
+        parts: list[MetadataFilter | MetadataFilters] = []
+        if self.doc_ids:
+            parts.append(
+                MetadataFilter(key="doc_id", value=list(self.doc_ids), operator=FilterOperator.IN)
+            )
+        if self.published_from:
+            parts.append(
+                MetadataFilter(
+                    key="published_ord",
+                    value=_ord(self.published_from),
+                    operator=FilterOperator.GTE,
+                )
+            )
+        if self.published_to:
+            parts.append(
+                MetadataFilter(key="published_ord", value=_ord(self.published_to), operator=LTE)
+            )
+        return MetadataFilters(filters=parts) if parts else None
+
+    def accepts(self, node: BaseNode) -> bool:
+        """Whether a node passes the filters (used on BM25 results)."""
+        if self.doc_ids and node.ref_doc_id not in self.doc_ids:
+            return False
+        value = node.metadata.get("published_ord")
+        if self.published_from and (value is None or value < _ord(self.published_from)):
+            return False
+        return not (self.published_to and (value is None or value > _ord(self.published_to)))
+
+
+def _ord(day: date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def to_passage(node: BaseNode, score: float) -> Passage:
+    """A llama-index node as the service's neutral `Passage`."""
+    meta = node.metadata
+    published = meta.get("published")
+    return Passage(
+        chunk_id=node.node_id,
+        doc_id=node.ref_doc_id or "",
+        text=node.get_content(),
+        char_start=int(meta["char_start"]),
+        char_end=int(meta["char_end"]),
+        title=str(meta.get("title", "")),
+        published=date.fromisoformat(published) if published else None,
+        outlet=meta.get("outlet") or None,
+        score=score,
+    )
+
+
+class HybridRetriever:
+    """Dense + BM25 retrieval with reciprocal-rank fusion over one `Store`."""
+
+    def __init__(self, store: Store, embedder: Embedder, candidates: int = 20) -> None:
+        self.store = store
+        self.candidates = candidates
+        self._index = VectorStoreIndex.from_vector_store(
+            store.vector_store, embed_model=LlamaEmbedding(embedder)
+        )
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._bm25: BM25Retriever | None = None
+        self._nodes: list[BaseNode] = []
+        self._live: dict[str, str] = {}
+
+    def _refresh(self) -> None:
+        """Rebuild BM25 and the live-hash table when the index version changed."""
+        version = self.store.version()
+        if version == self._version:
+            return
+        with self._lock:
+            if version == self._version:
+                return
+            nodes: list[BaseNode] = list(self.store.live_nodes())
+            self._bm25 = (
+                BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=len(nodes))
+                if nodes
+                else None
+            )
+            self._nodes = nodes
+            self._live = self.store.live_hashes()
+            self._version = version
+
+    def nodes(self) -> list[BaseNode]:
+        """Every live chunk, in document order."""
+        self._refresh()
+        return self._nodes
+
+    def retrieve(self, query: str, top_k: int = 5, filters: Filters | None = None) -> list[Passage]:
+        """The `top_k` best passages for a query, best first."""
+        self._refresh()
+        filters = filters or Filters()
+        if self._bm25 is None:
+            return []
+        bundle = QueryBundle(query_str=query)
+        dense = self._index.as_retriever(
+            similarity_top_k=self.candidates, filters=filters.to_llama()
+        ).retrieve(bundle)
+        sparse = [
+            hit
+            for hit in self._bm25.retrieve(bundle)
+            if (hit.score or 0.0) > 0 and filters.accepts(hit.node)
+        ][: self.candidates]
+        return self._fuse(dense, sparse)[:top_k]
+
+    def _fuse(self, dense: list[NodeWithScore], sparse: list[NodeWithScore]) -> list[Passage]:
+        fused: dict[str, Passage] = {}
+        for name, hits in (("dense", dense), ("bm25", sparse)):
+            rank = 0
+            for hit in hits:
+                node = hit.node
+                if self._live.get(node.ref_doc_id or "") != node.metadata.get("doc_sha"):
+                    continue  # a chunk of an older or half-written version
+                rank += 1
+                passage = fused.setdefault(node.node_id, to_passage(node, 0.0))
+                passage.score += 1.0 / (RRF_K + rank)
+                if name == "dense":
+                    passage.dense_rank = rank
+                else:
+                    passage.bm25_rank = rank
+        return sorted(fused.values(), key=lambda p: p.score, reverse=True)

@@ -1,0 +1,167 @@
+"""Neutral data classes that cross module boundaries.
+
+llama-index and Chroma types stay inside the modules that use them; everything public
+speaks in these.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Article:
+    """One cleaned news article, ready to chunk."""
+
+    doc_id: str
+    text: str
+    title: str
+    published: date | None = None
+    outlet: str | None = None
+    source: str | None = None  # file name it came from, if any
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the cleaned text: the key of idempotent re-ingestion."""
+        import hashlib
+
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-sized span of an article; `text == article.text[char_start:char_end]`."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    char_start: int
+    char_end: int
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What the index knows about one stored article."""
+
+    doc_id: str
+    title: str
+    published: date | None
+    outlet: str | None
+    sha256: str
+    chunk_count: int
+    source: str | None = None
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk with its article metadata and fused retrieval score."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    char_start: int
+    char_end: int
+    title: str
+    published: date | None
+    outlet: str | None
+    score: float
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+
+
+@dataclass
+class Citation:
+    """One `[n]` marker resolved to the exact span of an article that backs it."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    published: date | None
+    outlet: str | None
+    char_start: int
+    char_end: int
+    quote: str
+    score: float
+    supported: bool
+
+
+@dataclass
+class Answer:
+    """The result of a question: text with `[n]` markers, citations and timings."""
+
+    question: str
+    answer: str
+    answerable: bool
+    citations: list[Citation]
+    passages: list[Passage]
+    retrieval_query: str
+    generator: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    fallback: str | None = None
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def citation_dict(c: Citation) -> dict[str, object]:
+    """A citation in the public JSON shape."""
+    return {
+        "n": c.n,
+        "chunk_id": c.chunk_id,
+        "doc_id": c.doc_id,
+        "title": c.title,
+        "published": _iso(c.published),
+        "outlet": c.outlet,
+        "char_start": c.char_start,
+        "char_end": c.char_end,
+        "quote": c.quote,
+        "score": c.score,
+        "supported": c.supported,
+    }
+
+
+def passage_dict(n: int, p: Passage) -> dict[str, object]:
+    """A retrieved passage in the public JSON shape (`n` is its marker number)."""
+    return {
+        "n": n,
+        "chunk_id": p.chunk_id,
+        "doc_id": p.doc_id,
+        "title": p.title,
+        "published": _iso(p.published),
+        "outlet": p.outlet,
+        "char_start": p.char_start,
+        "char_end": p.char_end,
+        "text": p.text,
+        "score": round(p.score, 6),
+    }
+
+
+def answer_dict(a: Answer, *, with_passages: bool = False) -> dict[str, object]:
+    """An answer in the public JSON shape shared by `rag ask --json` and the API."""
+    out: dict[str, object] = {
+        "answer": a.answer,
+        "answerable": a.answerable,
+        "citations": [citation_dict(c) for c in a.citations],
+        "retrieval_query": a.retrieval_query,
+        "timings_ms": a.timings_ms,
+        "generator": a.generator,
+    }
+    if a.fallback:
+        out["fallback"] = a.fallback
+    if with_passages:
+        out["passages"] = [passage_dict(i, p) for i, p in enumerate(a.passages, start=1)]
+    return out
+
+
+def document_dict(d: DocumentInfo) -> dict[str, object]:
+    """A catalogue entry in the public JSON shape."""
+    return {
+        "doc_id": d.doc_id,
+        "title": d.title,
+        "published": _iso(d.published),
+        "outlet": d.outlet,
+        "chunk_count": d.chunk_count,
+        "source": d.source,
+    }

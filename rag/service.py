@@ -1,0 +1,204 @@
+"""`RagService`: the one object the CLI, the API and the evals talk to.
+
+It builds each backend lazily from `Settings` (so `rag documents` never loads the
+embedding model) and runs the question pipeline: validate, retrieve, generate, check
+citations, time each step.
+"""
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+from rag.chunking import count_tokens, split_article
+from rag.citations import resolve
+from rag.config import Settings
+from rag.embed import Embedder, make_embedder
+from rag.errors import ConfigError, InvalidInput
+from rag.generate import Generator
+from rag.ingest import IngestReport, Outcome, Track, ingest_article, ingest_folder
+from rag.retrieve import Filters, HybridRetriever
+from rag.schema import Answer, Article, Chunk, Citation, DocumentInfo, Passage
+from rag.store import Store
+
+GENERATORS = ("extractive", "openai")
+
+
+class RagService:
+    """Ingest, list and ask over one index, configured by one `Settings`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        self.settings = settings
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+        if generator is not None:
+            self.__dict__["generator"] = generator
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return make_embedder(self.settings)
+
+    @cached_property
+    def store(self) -> Store:
+        name = "minilm" if self.settings.embedder == "minilm" else self.embedder.name
+        return Store(self.settings, name)
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.store, self.embedder, self.settings.candidates)
+
+    @cached_property
+    def generator(self) -> Generator:
+        return self.make_generator(self.settings.generator)
+
+    def make_generator(self, name: str) -> Generator:
+        """A generator by registry name (`extractive`, `openai`)."""
+        if name == "extractive":
+            from rag.extractive import ExtractiveGenerator
+
+            return ExtractiveGenerator(
+                self.embedder, lambda: [n.get_content() for n in self.retriever.nodes()]
+            )
+        if name == "openai":
+            from rag.llm import OpenAIGenerator
+
+            return OpenAIGenerator(self.settings)
+        raise ConfigError(f"unknown generator {name!r}; choose one of {', '.join(GENERATORS)}")
+
+    # -- documents -----------------------------------------------------------------
+
+    def ingest_folder(
+        self, folder: Path, *, prune: bool = False, track: Track | None = None
+    ) -> IngestReport:
+        """Ingest a folder of articles (see `rag.ingest.ingest_folder`)."""
+        kwargs = {"track": track} if track else {}
+        return ingest_folder(
+            folder, self.store, self.embedder, self.settings, prune=prune, **kwargs
+        )
+
+    def add_article(self, article: Article) -> tuple[Outcome, int]:
+        """Ingest one article given as text; returns the outcome and chunks written."""
+        return ingest_article(article, self.store, self.embedder, self.settings)
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove a document and its chunks."""
+        self.store.delete_document(doc_id)
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every stored document."""
+        return self.store.list_documents()
+
+    def document(self, doc_id: str) -> tuple[DocumentInfo, str, list[Chunk]]:
+        """A stored document's catalogue entry, cleaned text and chunk spans."""
+        text = self.store.get_text(doc_id)
+        info = self.store.get_document(doc_id)
+        assert info is not None  # get_text raised otherwise
+        chunks = [
+            Chunk(n.node_id, doc_id, int(n.metadata["chunk_index"]), n.get_content(),
+                  int(n.metadata["char_start"]), int(n.metadata["char_end"]))
+            for n in self.retriever.nodes()
+            if n.ref_doc_id == doc_id
+        ]  # fmt: skip
+        return info, text, chunks
+
+    def needs_ingest(self, folder: Path) -> bool:
+        """Whether the index is empty or differs from the articles in `folder`."""
+        from rag.documents import find_article_files, load_article
+
+        stored = {d.doc_id: d.sha256 for d in self.documents()}
+        if not stored:
+            return True
+        for path in find_article_files(folder):
+            try:
+                article = load_article(path)
+            except InvalidInput:
+                continue
+            if stored.get(article.doc_id) != article.sha256:
+                return True
+        return False
+
+    # -- questions -----------------------------------------------------------------
+
+    def check_question(self, question: str) -> str:
+        """The question stripped; empty or over-long questions are `InvalidInput`."""
+        question = question.strip()
+        if not question:
+            raise InvalidInput("the question is empty")
+        tokens = count_tokens(question)
+        if tokens > self.settings.max_question_tokens:
+            raise InvalidInput(
+                f"the question is {tokens} tokens long; the limit is "
+                f"{self.settings.max_question_tokens} (RAG_MAX_QUESTION_TOKENS)"
+            )
+        return question
+
+    def retrieve(
+        self, query: str, top_k: int | None = None, filters: Filters | None = None
+    ) -> list[Passage]:
+        """The best passages for a query."""
+        top_k = top_k or self.settings.top_k
+        if not 1 <= top_k <= 50:
+            raise InvalidInput("top_k must be between 1 and 50")
+        return self.retriever.retrieve(query, top_k, filters)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        generator: Generator | None = None,
+    ) -> Answer:
+        """Answer a question from the articles, with checked citations."""
+        question = self.check_question(question)
+        generator = generator or self.generator
+        started = time.perf_counter()
+        passages = self.retrieve(question, top_k, filters)
+        retrieved = time.perf_counter()
+        draft = generator.generate(question, passages)
+        generated = time.perf_counter()
+        return self.finish(question, question, passages, draft.text, draft.answerable,
+                           generator.name, started, retrieved, generated)  # fmt: skip
+
+    def finish(
+        self,
+        question: str,
+        retrieval_query: str,
+        passages: Sequence[Passage],
+        text: str,
+        answerable: bool,
+        generator_name: str,
+        started: float,
+        retrieved: float,
+        generated: float,
+    ) -> Answer:
+        """Check the citations of a generated text and assemble the `Answer`."""
+        citations: list[Citation] = []
+        if answerable:
+            text, citations = resolve(text, passages)
+        done = time.perf_counter()
+        return Answer(
+            question=question,
+            answer=text,
+            answerable=answerable,
+            citations=citations,
+            passages=list(passages),
+            retrieval_query=retrieval_query,
+            generator=generator_name,
+            timings_ms={
+                "retrieve": round((retrieved - started) * 1000, 2),
+                "generate": round((generated - retrieved) * 1000, 2),
+                "total": round((done - started) * 1000, 2),
+            },
+        )
+
+
+def chunks_of(article: Article, settings: Settings) -> list[Chunk]:
+    """How an article would be chunked with these settings (used by reports)."""
+    return split_article(article, settings.chunk_size, settings.chunk_overlap)

@@ -1,0 +1,243 @@
+"""Chroma storage: one collection of chunk vectors, one catalogue of documents.
+
+The chunk collection is written and searched through llama-index's `ChromaVectorStore`;
+this module only adds the bookkeeping llama-index does not do: the document catalogue
+(cleaned text, hash, metadata), idempotent replacement and repair after an interrupted
+write. A local persistent client is used unless `RAG_CHROMA_HOST` names a server.
+
+Write order for one document: stale leftovers with the new hash are cleared, the new
+chunks are added, the catalogue record (with the new hash) is written, then chunks of
+older hashes are deleted. Chunks whose hash differs from the catalogue's are never
+served (`live_nodes` and the retriever filter them), and `repair` removes them.
+"""
+
+import hashlib
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.config import Settings as ChromaSettings
+from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from rag.config import Settings
+from rag.errors import BackendUnavailable, ConfigError, NotFound
+from rag.schema import Article, Chunk, DocumentInfo
+
+_CATALOGUE_VECTOR: list[Sequence[float]] = [
+    [1.0]
+]  # the catalogue is looked up by id, never by similarity
+
+
+def make_client(settings: Settings) -> ClientAPI:
+    """A Chroma client with telemetry off: HTTP when a host is set, else persistent."""
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.chroma_host:
+            return chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+        settings.chroma_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+    except Exception as exc:  # chromadb raises assorted errors for an unreachable server
+        where = (
+            f"server {settings.chroma_host}:{settings.chroma_port}"
+            if settings.chroma_host
+            else f"folder {settings.chroma_path}"
+        )
+        raise BackendUnavailable(f"cannot open Chroma at {where}: {exc}") from exc
+
+
+def _published_ord(published: date | None) -> int | None:
+    return published.year * 10000 + published.month * 100 + published.day if published else None
+
+
+def _parse_date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
+    """Flat metadata stored with each chunk (Chroma rejects None values, so they are omitted)."""
+    meta: dict[str, Any] = {
+        "chunk_index": chunk.index,
+        "char_start": chunk.char_start,
+        "char_end": chunk.char_end,
+        "doc_sha": article.sha256,
+        "title": article.title,
+    }
+    if article.published:
+        meta["published"] = article.published.isoformat()
+        meta["published_ord"] = _published_ord(article.published)
+    if article.outlet:
+        meta["outlet"] = article.outlet
+    return meta
+
+
+class Store:
+    """The index: chunk vectors plus the document catalogue, in one Chroma database."""
+
+    def __init__(self, settings: Settings, embedder_name: str) -> None:
+        self.client = make_client(settings)
+        self.embedder_name = embedder_name
+        try:
+            self.chunks: Collection = self.client.get_or_create_collection(
+                settings.collection,
+                metadata={"hnsw:space": "cosine", "embedder": embedder_name},
+                embedding_function=None,
+            )
+            self.catalogue: Collection = self.client.get_or_create_collection(
+                f"{settings.collection}__documents", embedding_function=None
+            )
+        except Exception as exc:
+            raise BackendUnavailable(f"cannot open Chroma collections: {exc}") from exc
+        stored = (self.chunks.metadata or {}).get("embedder")
+        if stored and stored != embedder_name:
+            raise ConfigError(
+                f"collection {settings.collection!r} was built with embedder {stored!r} but "
+                f"RAG_EMBEDDER gives {embedder_name!r}: set RAG_COLLECTION to a new name "
+                "or switch the embedder back"
+            )
+        self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+
+    # -- catalogue -----------------------------------------------------------------
+
+    def _info(self, doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
+        return DocumentInfo(
+            doc_id=doc_id,
+            title=str(meta.get("title", doc_id)),
+            published=_parse_date(meta.get("published")),
+            outlet=meta.get("outlet") or None,
+            sha256=str(meta.get("sha256", "")),
+            chunk_count=int(meta.get("chunk_count", 0)),
+            source=meta.get("source") or None,
+        )
+
+    def get_document(self, doc_id: str) -> DocumentInfo | None:
+        """Catalogue entry of a document, or None."""
+        got = self.catalogue.get(ids=[doc_id], include=["metadatas"])
+        if not got["ids"]:
+            return None
+        return self._info(doc_id, dict((got["metadatas"] or [{}])[0] or {}))
+
+    def get_text(self, doc_id: str) -> str:
+        """Cleaned text of a stored document; `NotFound` if absent."""
+        got = self.catalogue.get(ids=[doc_id], include=["documents"])
+        if not got["ids"]:
+            raise NotFound(f"no document with id {doc_id!r}; `rag documents` lists them")
+        return str((got["documents"] or [""])[0])
+
+    def list_documents(self) -> list[DocumentInfo]:
+        """All catalogue entries, sorted by id."""
+        got = self.catalogue.get(include=["metadatas"])
+        infos = [
+            self._info(doc_id, dict(meta or {}))
+            for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+        ]
+        return sorted(infos, key=lambda d: d.doc_id)
+
+    def version(self) -> str:
+        """Changes whenever any document is added, replaced or removed."""
+        got = self.catalogue.get(include=["metadatas"])
+        pairs = sorted(
+            f"{i}:{(m or {}).get('sha256', '')}"
+            for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
+        )
+        return hashlib.sha256("\n".join(pairs).encode()).hexdigest()[:16]
+
+    def live_hashes(self) -> dict[str, str]:
+        """doc_id -> sha256 of the text whose chunks are current."""
+        got = self.catalogue.get(include=["metadatas"])
+        return {
+            i: str((m or {}).get("sha256", ""))
+            for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
+        }
+
+    # -- writes --------------------------------------------------------------------
+
+    def write_document(
+        self, article: Article, chunks: list[Chunk], vectors: list[list[float]]
+    ) -> None:
+        """Store an article's chunks and catalogue entry, replacing any older version."""
+        sha = article.sha256
+        self.chunks.delete(where={"$and": [{"doc_id": article.doc_id}, {"doc_sha": sha}]})
+        nodes: list[BaseNode] = []
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            node = TextNode(
+                id_=chunk.chunk_id,
+                text=chunk.text,
+                embedding=vector,
+                metadata=chunk_metadata(article, chunk),
+                start_char_idx=chunk.char_start,
+                end_char_idx=chunk.char_end,
+            )
+            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=article.doc_id)
+            nodes.append(node)
+        if nodes:
+            self.vector_store.add(nodes)
+        meta: dict[str, Any] = {
+            "title": article.title,
+            "sha256": sha,
+            "chunk_count": len(chunks),
+        }
+        if article.published:
+            meta["published"] = article.published.isoformat()
+        if article.outlet:
+            meta["outlet"] = article.outlet
+        if article.source:
+            meta["source"] = article.source
+        self.catalogue.upsert(
+            ids=[article.doc_id],
+            documents=[article.text],
+            metadatas=[meta],
+            embeddings=_CATALOGUE_VECTOR,
+        )
+        older: Any = {"$and": [{"doc_id": article.doc_id}, {"doc_sha": {"$ne": sha}}]}
+        self.chunks.delete(where=older)
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove a document and its chunks; `NotFound` if it is not stored."""
+        if self.get_document(doc_id) is None:
+            raise NotFound(f"no document with id {doc_id!r}; `rag documents` lists them")
+        self.catalogue.delete(ids=[doc_id])
+        self.chunks.delete(where={"doc_id": doc_id})
+
+    def repair(self) -> int:
+        """Delete chunks left by an interrupted write; returns how many were removed."""
+        live = self.live_hashes()
+        got = self.chunks.get(include=["metadatas"])
+        stale = [
+            cid
+            for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+            if live.get(str((meta or {}).get("doc_id"))) != (meta or {}).get("doc_sha")
+        ]
+        if stale:
+            self.chunks.delete(ids=stale)
+        return len(stale)
+
+    # -- reads for retrieval -------------------------------------------------------
+
+    def live_nodes(self) -> list[BaseNode]:
+        """Every current chunk as a llama-index node (for BM25 and sentence scoring)."""
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+        live = self.live_hashes()
+        got = self.chunks.get(include=["metadatas", "documents"])
+        nodes: list[BaseNode] = []
+        for cid, meta, text in zip(
+            got["ids"], got["metadatas"] or [], got["documents"] or [], strict=True
+        ):
+            meta = dict(meta or {})
+            if live.get(str(meta.get("doc_id"))) != meta.get("doc_sha"):
+                continue
+            node = metadata_dict_to_node(meta, text=text)
+            node.id_ = cid
+            nodes.append(node)
+        nodes.sort(key=lambda n: (n.ref_doc_id or "", n.metadata.get("chunk_index", 0)))
+        return nodes
+
+    def count_chunks(self) -> int:
+        """Number of chunk records, stale ones included."""
+        return int(self.chunks.count())
