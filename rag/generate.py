@@ -32,5 +32,8 @@ class Generator(Protocol):
         ...
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
-        """The answer as text pieces; joined they equal `generate(...).text`."""
+        """The answer as text pieces; joined they equal `generate(...).text`.
+
+        A refusal streams exactly `REFUSAL`, which is how a caller recognises it.
+        """
         ...

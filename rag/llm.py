@@ -92,10 +92,22 @@ class OpenAIGenerator:
                 max_tokens=300,
                 stream=True,
             )
+            held: str | None = ""  # held back while it may still become NOT_FOUND
             for chunk in chunks:
-                if isinstance(chunk, tuple):  # never for stream=True; narrows the type
+                if isinstance(chunk, tuple) or not chunk.choices:  # tuple: never when streaming
                     continue
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+                piece = chunk.choices[0].delta.content or ""
+                if held is not None:
+                    held += piece
+                    if NOT_FOUND in held:
+                        yield REFUSAL
+                        return
+                    if NOT_FOUND.startswith(held.strip()):
+                        continue
+                    piece, held = held, None
+                if piece:
+                    yield piece
+            if held is not None:  # nothing but blanks or a prefix of NOT_FOUND arrived
+                yield REFUSAL
         except openai.APIError as exc:
             raise BackendUnavailable(f"model server error: {exc}") from exc

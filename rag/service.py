@@ -6,7 +6,8 @@ citations, time each step.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -15,13 +16,23 @@ from rag.citations import resolve
 from rag.config import Settings
 from rag.embed import Embedder, make_embedder
 from rag.errors import ConfigError, InvalidInput
-from rag.generate import Generator
+from rag.generate import REFUSAL, Generator
 from rag.ingest import IngestReport, Outcome, Track, ingest_article, ingest_folder
 from rag.retrieve import Filters, HybridRetriever
 from rag.schema import Answer, Article, Chunk, Citation, DocumentInfo, Passage
 from rag.store import Store
 
 GENERATORS = ("extractive", "openai")
+
+
+@dataclass
+class StreamEvent:
+    """One step of a streamed answer: `sources` (passages), `token` (text), `done` (answer)."""
+
+    kind: str
+    passages: list[Passage] | None = None
+    text: str = ""
+    answer: Answer | None = None
 
 
 class RagService:
@@ -165,6 +176,47 @@ class RagService:
         generated = time.perf_counter()
         return self.finish(question, question, passages, draft.text, draft.answerable,
                            generator.name, started, retrieved, generated)  # fmt: skip
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        retrieval_query: str | None = None,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        generator: Generator | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Answer as events: the passages first, then text pieces, then the checked answer.
+
+        Validation errors are raised before the first event, so callers can still answer
+        with an error status.
+        """
+        question = self.check_question(question)
+        query = self.check_question(retrieval_query) if retrieval_query else question
+        generator = generator or self.generator
+        return self._stream(question, query, top_k, filters, generator)
+
+    def _stream(
+        self,
+        question: str,
+        query: str,
+        top_k: int | None,
+        filters: Filters | None,
+        generator: Generator,
+    ) -> Iterator[StreamEvent]:
+        started = time.perf_counter()
+        passages = self.retrieve(query, top_k, filters)
+        retrieved = time.perf_counter()
+        yield StreamEvent("sources", passages=passages)
+        pieces: list[str] = []
+        for piece in generator.stream(question, passages):
+            pieces.append(piece)
+            yield StreamEvent("token", text=piece)
+        generated = time.perf_counter()
+        text = "".join(pieces).strip()
+        answer = self.finish(question, query, passages, text, text != REFUSAL,
+                             generator.name, started, retrieved, generated)  # fmt: skip
+        yield StreamEvent("done", answer=answer)
 
     def finish(
         self,
