@@ -1,0 +1,82 @@
+"""Shared fixtures: settings in temp folders, a seeded real index, the network guard."""
+
+import os
+import shutil
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import netguard
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+NETGUARD_DIR = Path(netguard.__file__).resolve().parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+netguard.install()
+
+from rag.config import Settings, load_settings  # noqa: E402
+from rag.service import RagService  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if netguard.ATTEMPTS:
+        print(f"\nnetwork guard blocked: {netguard.ATTEMPTS}")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings whose data folder is a fresh temp dir; keyword arguments override fields."""
+
+    def factory(**overrides: object) -> Settings:
+        values: dict[str, object] = {"data_dir": tmp_path / "data", "seeds_dir": SEEDS}
+        values.update(overrides)
+        return load_settings(**values)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with `seeds/` ingested through the real embedder and Chroma."""
+    data = tmp_path_factory.mktemp("seeded")
+    RagService(load_settings(data_dir=data, seeds_dir=SEEDS)).ingest_folder(SEEDS)
+    return data
+
+
+@pytest.fixture(scope="session")
+def seeded_service(seeded_dir: Path) -> RagService:
+    """A read-only service over the seeded index (do not write through it)."""
+    return RagService(load_settings(data_dir=seeded_dir, seeds_dir=SEEDS))
+
+
+@pytest.fixture
+def seeded_copy(tmp_path: Path, seeded_dir: Path) -> Path:
+    """A private, writable copy of the seeded data folder."""
+    target = tmp_path / "seeded"
+    shutil.copytree(seeded_dir, target)
+    return target
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def guarded_env(**extra: str) -> dict[str, str]:
+    """Environment for a subprocess that installs the network guard and stays offline."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(NETGUARD_DIR), str(ROOT)])
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def artifacts() -> Iterator[Path]:
+    """Folder for screenshots and other files a person may want to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield ARTIFACTS
