@@ -153,7 +153,7 @@ class RagService:
         self, query: str, top_k: int | None = None, filters: Filters | None = None
     ) -> list[Passage]:
         """The best passages for a query."""
-        top_k = top_k or self.settings.top_k
+        top_k = self.settings.top_k if top_k is None else top_k
         if not 1 <= top_k <= 50:
             raise InvalidInput("top_k must be between 1 and 50")
         return self.retriever.retrieve(query, top_k, filters)

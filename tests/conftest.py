@@ -6,9 +6,8 @@ import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-
 import netguard
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

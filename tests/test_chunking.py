@@ -1,0 +1,37 @@
+"""Chunks are token-sized and their spans reproduce the cleaned article exactly."""
+
+import itertools
+
+import pytest
+from conftest import SEEDS
+
+from rag.chunking import count_tokens, encoding, split_article
+from rag.documents import load_article, parse_article
+
+
+@pytest.mark.parametrize("path", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.stem[:3])
+def test_spans_are_exact_and_cover_the_article(path) -> None:  # type: ignore[no-untyped-def]
+    article = load_article(path)
+    chunks = split_article(article, chunk_size=200, chunk_overlap=30)
+    assert len(chunks) >= 2
+    for i, chunk in enumerate(chunks):
+        assert article.text[chunk.char_start : chunk.char_end] == chunk.text
+        assert chunk.index == i and chunk.doc_id == article.doc_id
+        assert count_tokens(chunk.text) <= 200
+    assert chunks[0].char_start == 0
+    assert chunks[-1].char_end == len(article.text.rstrip())
+    # Consecutive chunks touch or overlap: no text falls between them.
+    for a, b in itertools.pairwise(chunks):
+        assert b.char_start <= a.char_end + 2
+
+
+def test_chunk_ids_change_with_the_text() -> None:
+    a = parse_article("doc", "First sentence here. " * 80)
+    b = parse_article("doc", "Second sentence here. " * 80)
+    assert split_article(a)[0].chunk_id != split_article(b)[0].chunk_id
+    assert split_article(a)[0].chunk_id == split_article(a)[0].chunk_id
+
+
+def test_token_count_matches_tiktoken() -> None:
+    text = "Peru is home to 1,043,460 Venezuelans."
+    assert count_tokens(text) == len(encoding().encode(text)) > 5

@@ -1,0 +1,97 @@
+"""The `rag` command as a user runs it: a subprocess, a temp data folder, the network guard."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SEEDS, guarded_env
+
+
+def rag(*args: str, data: Path, log: Path | None = None) -> subprocess.CompletedProcess[str]:
+    extra = {"RAG_DATA_DIR": str(data)}
+    if log:
+        extra["RAG_NETGUARD_LOG"] = str(log)
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        cwd=ROOT, env=guarded_env(**extra), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cli_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+def test_ingest_ask_reingest_offline(cli_data: Path, tmp_path: Path) -> None:
+    log = tmp_path / "net.log"
+    first = rag("ingest", str(SEEDS), "--json", data=cli_data, log=log)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["created"] == 5 and report["chunks_written"] > 5
+
+    asked = rag("ask", "How long will the state of emergency in Tacna last?", "--json",
+                data=cli_data, log=log)  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["answerable"] is True and "60 days" in answer["answer"]
+    assert set(answer) >= {"answer", "answerable", "citations", "retrieval_query",
+                           "timings_ms", "generator"}  # fmt: skip
+    keys = {"n", "chunk_id", "doc_id", "title", "published", "outlet", "char_start",
+            "char_end", "quote", "score", "supported"}  # fmt: skip
+    citation = answer["citations"][0]
+    assert set(citation) == keys
+    assert citation["doc_id"][:3] in {"003", "004"} and "60 days" in citation["quote"]
+    text = (SEEDS / f"{citation['doc_id']}.txt").read_text(encoding="utf-8")
+    assert citation["quote"] in text
+
+    again = rag("ingest", str(SEEDS), "--json", data=cli_data, log=log)
+    assert json.loads(again.stdout)["unchanged"] == 5
+    docs = json.loads(rag("documents", "--json", data=cli_data).stdout)
+    assert [d["doc_id"][:3] for d in docs] == ["000", "001", "002", "003", "004"]
+    assert sum(d["chunk_count"] for d in docs) == report["chunks_written"]
+    # The guard in the subprocesses recorded no attempt to leave the machine.
+    assert not log.exists() or log.read_text() == ""
+
+
+def test_plain_output_shows_citations(cli_data: Path) -> None:
+    rag("ingest", str(SEEDS), data=cli_data)
+    out = rag("ask", "Who is Peru's interior minister?", data=cli_data)
+    assert out.returncode == 0
+    assert "Vicente Tiburcio" in out.stdout and "[1]" in out.stdout
+
+
+def test_bad_input_exit_codes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = rag("ingest", str(empty), data=data)
+    assert out.returncode == 2 and "no .txt or .md files" in out.stderr
+    out = rag("ingest", str(tmp_path / "missing"), data=data)
+    assert out.returncode == 2 and "folder not found" in out.stderr
+    out = rag("ask", "Anything?", data=data)
+    assert out.returncode == 2 and "rag ingest" in out.stderr
+    out = rag("ask", "   ", data=data)
+    assert out.returncode == 2 and "empty" in out.stderr
+    out = rag("ask", "x", "--from", "yesterday", data=data)
+    assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_files_are_reported_and_others_ingested(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    shutil.copytree(SEEDS, folder)
+    (folder / "scan.txt").write_bytes(b"%PDF\x00\x01")
+    out = rag("ingest", str(folder), data=tmp_path / "data")
+    assert out.returncode == 0
+    assert "skipped scan.txt" in out.stderr and "5 created" in out.stdout
+
+
+def test_bad_configuration_is_named(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "documents"], cwd=ROOT, capture_output=True, text=True,
+        env=guarded_env(RAG_DATA_DIR=str(tmp_path), RAG_CHUNK_SIZE="lots"),
+    )  # fmt: skip
+    assert out.returncode == 4 and "RAG_CHUNK_SIZE" in out.stderr

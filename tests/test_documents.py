@@ -1,0 +1,121 @@
+"""Cleaning and metadata extraction, checked against answers read off the seed articles."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import SEEDS
+
+from rag.documents import (
+    clean_text,
+    extract_published,
+    find_article_files,
+    load_article,
+    parse_article,
+    read_text,
+)
+from rag.errors import InvalidInput
+
+
+def seed(stem_prefix: str) -> Path:
+    return next(SEEDS.glob(f"{stem_prefix}_*.txt"))
+
+
+def test_date_line_and_agencies() -> None:
+    a = load_article(seed("000"))
+    assert a.doc_id == "000_24eb7c9a55d07d77"
+    assert a.published == date(2021, 1, 27)
+    assert a.outlet == "EFE and AFP"
+    assert a.text.startswith("The operation comes days after")  # date line removed
+    assert "With EFE and AFP" not in a.text
+    assert a.text.endswith("country, after Colombia.")
+
+
+def test_source_line_gives_outlet_and_no_date_is_invented() -> None:
+    a = load_article(seed("001"))
+    assert a.outlet == "Biobiochile"
+    assert a.published is None
+    assert "Source:" not in a.text
+    assert a.title.startswith("The Peruvian National Police (PNP) has launched")
+
+
+def test_headline_becomes_title_and_teasers_go() -> None:
+    a = load_article(seed("003"))
+    assert a.title == (
+        "Peru declares a state of emergency on the border with Chile to contain a possible "
+        "migration wave"
+    )
+    assert a.published is None  # "Friday (28)" names no month
+    assert "GPS interference" not in a.text and "Trump spoke" not in a.text
+    assert "The state of emergency will remain in effect for 60 days" in a.text
+
+
+def test_dateline_footer_and_captions() -> None:
+    a = load_article(seed("004"))
+    # "Dec. 1 (UPI)" plus "on Monday": 1 December was a Monday in 2025 only, among
+    # the years the article mentions (2018-2026).
+    assert a.published == date(2025, 12, 1)
+    assert a.outlet == "UPI"
+    for boilerplate in (
+        "Occasional Digest - a story for you",
+        "Source link",
+        "Leave a Reply",
+        "Subscribe now",
+        "Continue reading",
+        "License Photo",
+        "File Photo by",
+    ):
+        assert boilerplate not in a.text
+    assert a.text.startswith("Dec. 1 (UPI) — SANTIAGO, Chile")
+    assert a.text.endswith("as a way to preserve internal order.")
+    assert a.title.startswith("Chile and Peru’s foreign ministers met virtually on Monday")
+
+
+def test_every_story_line_survives_cleaning() -> None:
+    raw = seed("002").read_text(encoding="utf-8")
+    a = load_article(seed("002"))
+    for line in raw.splitlines():
+        if line.strip():
+            assert line.strip() in a.text
+
+
+def test_year_less_dateline_without_weekday_stays_unknown() -> None:
+    text = "Dec. 1 (AP) — Officials met to discuss the border in 2023 and 2025."
+    assert extract_published(text, text) is None
+
+
+def test_explicit_year_in_dateline() -> None:
+    text = "LIMA, Nov. 30, 2025 (Reuters) — Something happened."
+    assert extract_published(text, text) == date(2025, 11, 30)
+
+
+def test_clean_text_cuts_footer_and_keeps_body() -> None:
+    raw = "Title line\n\nBody sentence one.\n\nShare this:\nFacebook\nTwitter"
+    assert clean_text(raw) == "Title line\n\nBody sentence one."
+
+
+def test_parse_article_rejects_text_that_is_only_boilerplate() -> None:
+    with pytest.raises(InvalidInput, match="no article text"):
+        parse_article("x", "Source link\nLeave a Reply")
+
+
+def test_binary_and_non_utf8_files_are_named(tmp_path: Path) -> None:
+    binary = tmp_path / "photo.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Per\xfa".encode("latin-1"))
+    with pytest.raises(InvalidInput, match=r"photo\.txt.*binary"):
+        read_text(binary)
+    with pytest.raises(InvalidInput, match=r"latin\.txt.*UTF-8"):
+        read_text(latin)
+
+
+def test_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="folder not found"):
+        find_article_files(tmp_path / "missing")
+    with pytest.raises(InvalidInput, match=r"no \.txt or \.md files"):
+        find_article_files(tmp_path)
+    (tmp_path / ".hidden.txt").write_text("x")
+    (tmp_path / "notes.pdf").write_text("x")
+    with pytest.raises(InvalidInput):
+        find_article_files(tmp_path)

@@ -1,0 +1,152 @@
+"""Idempotent ingestion into a real Chroma database (fake embedder: fast, exact)."""
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import SEEDS
+from fakes import FakeEmbedder
+
+from rag.config import Settings
+from rag.documents import load_article
+from rag.errors import InvalidInput, NotFound
+from rag.service import RagService
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "articles"
+    shutil.copytree(SEEDS, folder)
+    return folder
+
+
+@pytest.fixture
+def service(make_settings: Callable[..., Settings]) -> RagService:
+    return RagService(make_settings(), embedder=FakeEmbedder())
+
+
+def chunk_ids(service: RagService) -> set[str]:
+    return set(service.store.chunks.get()["ids"])
+
+
+def test_reingest_is_a_no_op(service: RagService, corpus: Path) -> None:
+    first = service.ingest_folder(corpus)
+    assert first.counts()["created"] == 5
+    ids = chunk_ids(service)
+    assert len(ids) == first.chunks_written == sum(d.chunk_count for d in service.documents())
+    embedder = service.embedder
+    assert isinstance(embedder, FakeEmbedder)
+    calls = len(embedder.calls)
+    second = service.ingest_folder(corpus)
+    assert second.counts() == {
+        "created": 0, "updated": 0, "unchanged": 5, "removed": 0, "skipped": 0
+    }  # fmt: skip
+    assert chunk_ids(service) == ids
+    assert len(embedder.calls) == calls  # nothing re-embedded
+
+
+def test_changed_file_replaces_all_its_chunks(service: RagService, corpus: Path) -> None:
+    service.ingest_folder(corpus)
+    path = next(corpus.glob("001_*.txt"))
+    old = {i for i in chunk_ids(service) if i.startswith(path.stem)}
+    path.write_text(path.read_text() + "\nA new closing sentence about Tacna.\n")
+    report = service.ingest_folder(corpus)
+    assert report.updated == [path.stem] and len(report.unchanged) == 4
+    new = {i for i in chunk_ids(service) if i.startswith(path.stem)}
+    assert new and not (new & old)
+    info = service.store.get_document(path.stem)
+    assert info is not None and info.chunk_count == len(new)
+    assert "A new closing sentence" in service.store.get_text(path.stem)
+
+
+def test_prune_removes_documents_whose_file_is_gone(service: RagService, corpus: Path) -> None:
+    service.ingest_folder(corpus)
+    gone = next(corpus.glob("002_*.txt"))
+    gone.unlink()
+    kept = service.ingest_folder(corpus)
+    assert kept.removed == [] and len(service.documents()) == 5
+    pruned = service.ingest_folder(corpus, prune=True)
+    assert pruned.removed == [gone.stem]
+    assert gone.stem not in {d.doc_id for d in service.documents()}
+    assert not [i for i in chunk_ids(service) if i.startswith(gone.stem)]
+
+
+def test_bad_files_are_skipped_by_name_and_others_ingested(
+    service: RagService, corpus: Path
+) -> None:
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02 not text")
+    (corpus / "latin1.md").write_bytes("Informe de Per\xfa".encode("latin-1"))
+    report = service.ingest_folder(corpus)
+    assert len(report.created) == 5
+    skipped = dict(report.skipped)
+    assert set(skipped) == {"binary.txt", "latin1.md"}
+    assert "binary" in skipped["binary.txt"] and "UTF-8" in skipped["latin1.md"]
+
+
+def test_unreadable_file_does_not_lose_its_stored_version(
+    service: RagService, corpus: Path
+) -> None:
+    service.ingest_folder(corpus)
+    path = next(corpus.glob("003_*.txt"))
+    before = service.store.get_text(path.stem)
+    path.write_bytes(b"\xff\xfe garbage \x00")
+    report = service.ingest_folder(corpus, prune=True)
+    assert [name for name, _ in report.skipped] == [path.name]
+    assert report.removed == []
+    assert service.store.get_text(path.stem) == before
+
+
+def test_empty_or_missing_folder_is_an_error(service: RagService, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"no \.txt or \.md"):
+        service.ingest_folder(tmp_path)
+    with pytest.raises(InvalidInput, match="not found"):
+        service.ingest_folder(tmp_path / "nope")
+
+
+def test_interrupted_write_is_repaired(
+    service: RagService, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.ingest_folder(corpus)
+    path = next(corpus.glob("004_*.txt"))
+    live_before = {n.node_id for n in service.retriever.nodes()}
+    path.write_text(path.read_text().replace("700%", "800%"))
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process dies after the chunks, before the catalogue
+
+    monkeypatch.setattr(service.store.catalogue, "upsert", crash)
+    with pytest.raises(KeyboardInterrupt):
+        service.ingest_folder(corpus)
+    monkeypatch.undo()
+    # The half-written chunks exist but are never served.
+    assert len(chunk_ids(service)) > len(live_before)
+    assert {n.node_id for n in service.retriever.nodes()} == live_before
+    report = service.ingest_folder(corpus)
+    assert report.updated == [path.stem]
+    assert "800%" in service.store.get_text(path.stem)
+    assert len(chunk_ids(service)) == sum(d.chunk_count for d in service.documents())
+
+
+def test_add_and_delete_one_article(service: RagService) -> None:
+    article = load_article(next(SEEDS.glob("000_*.txt")))
+    assert service.add_article(article)[0] == "created"
+    assert service.add_article(article) == ("unchanged", 0)
+    service.delete_document(article.doc_id)
+    assert service.documents() == []
+    assert chunk_ids(service) == set()
+    with pytest.raises(NotFound):
+        service.delete_document(article.doc_id)
+    with pytest.raises(NotFound):
+        service.store.get_text(article.doc_id)
+
+
+def test_switching_embedder_on_an_existing_collection_is_refused(
+    make_settings: Callable[..., Settings], corpus: Path
+) -> None:
+    from rag.errors import ConfigError
+    from rag.store import Store
+
+    RagService(make_settings(), embedder=FakeEmbedder()).ingest_folder(corpus)
+    with pytest.raises(ConfigError, match="RAG_COLLECTION"):
+        Store(make_settings(), "openai:text-embedding-3-small")
