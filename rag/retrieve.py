@@ -108,6 +108,7 @@ class HybridRetriever:
         self._version: str | None = None
         self._bm25: BM25Retriever | None = None
         self._nodes: list[BaseNode] = []
+        self._texts: list[str] = []
         self._live: dict[str, str] = {}
 
     def _refresh(self) -> None:
@@ -125,6 +126,7 @@ class HybridRetriever:
                 else None
             )
             self._nodes = nodes
+            self._texts = [n.get_content() for n in nodes]
             self._live = self.store.live_hashes()
             self._version = version
 
@@ -132,6 +134,11 @@ class HybridRetriever:
         """Every live chunk, in document order."""
         self._refresh()
         return self._nodes
+
+    def texts(self) -> list[str]:
+        """The text of every live chunk; the same list object until the index changes."""
+        self._refresh()
+        return self._texts
 
     def retrieve(self, query: str, top_k: int = 5, filters: Filters | None = None) -> list[Passage]:
         """The `top_k` best passages for a query, best first."""

@@ -73,9 +73,7 @@ class RagService:
         if name == "extractive":
             from rag.extractive import ExtractiveGenerator
 
-            return ExtractiveGenerator(
-                self.embedder, lambda: [n.get_content() for n in self.retriever.nodes()]
-            )
+            return ExtractiveGenerator(self.embedder, self.retriever.texts)
         if name == "openai":
             from rag.llm import OpenAIGenerator
 

@@ -60,6 +60,11 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
+def content_words(text: str) -> list[str]:
+    """Words of a text without stop words, as written (not stemmed)."""
+    return [w for w in _WORD.findall(text) if fold(w) not in STOPWORDS and len(w) > 1]
+
+
 def content_terms(text: str) -> list[str]:
     """Stemmed, lower-cased words of a text without stop words."""
     words = [w for w in _WORD.findall(fold(text)) if w not in STOPWORDS and len(w) > 1]
@@ -101,16 +106,22 @@ def dates(text: str) -> list[str]:
 
 
 def names(text: str) -> set[str]:
-    """Capitalised word runs that are not just the first word of a sentence."""
+    """Capitalised word runs, without a sentence's first word when it is a common word.
+
+    Months and weekdays are dates, not names, and are left out.
+    """
+    calendar_word = re.compile(rf"^(?:{MONTHS}|{WEEKDAYS})\.?$", re.IGNORECASE)
     found: set[str] = set()
     for start, end in sentence_spans(text) or [(0, len(text))]:
         sentence = text[start:end]
         for m in _NAME.finditer(sentence):
-            name = m.group().strip()
-            first_word_only = m.start() == 0 and " " not in name
-            if first_word_only or fold(name) in STOPWORDS or len(name) < 2:
-                continue
-            found.add(name)
+            words = m.group().split()
+            if m.start() == 0 and (len(words) == 1 or fold(words[0]) in STOPWORDS):
+                words = words[1:]  # "The", "In": capitalised only because they open a sentence
+            words = [w for w in words if not calendar_word.match(w)]
+            name = " ".join(words)
+            if len(name) >= 2 and fold(name) not in STOPWORDS:
+                found.add(name)
     return found
 
 
