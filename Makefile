@@ -35,3 +35,6 @@ test: lint unit
 
 clean:
 	rm -rf $(VENV) .rag .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+bench: install
+	$(BIN)/python -m evals.bench

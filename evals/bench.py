@@ -1,0 +1,87 @@
+"""`make bench`: ingest and question latency on the seeds, printed as a table.
+
+Everything runs in a temporary data folder; figures are wall-clock on this machine and
+vary with load, which is why they are printed here and never asserted by tests.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from rag.config import load_settings
+from rag.service import RagService
+
+QUESTIONS = [
+    "How long will the state of emergency in Tacna last?",
+    "Who is Peru's interior minister?",
+    "When was the border between Ecuador and Peru closed?",
+    "How many military personnel were deployed in Tumbes?",
+    "How far is Tumbes from Lima?",
+    "Who is the governor of Arica and Parinacota?",
+    "When will the new Chilean government take office?",
+    "What is the capital of France?",
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation."""
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def main() -> None:
+    """Print ingest and ask timings for a folder of articles."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="seeds")
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the questions")
+    args = parser.parse_args()
+    table = Table(title="news-rag benchmark (ms unless noted)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(data_dir=Path(tmp), seeds_dir=Path(args.seeds))
+        service = RagService(settings)
+        t0 = time.perf_counter()
+        service.embedder.embed_query("warm up")
+        table.add_row("embedder load", f"{(time.perf_counter() - t0) * 1000:.0f}")
+        t0 = time.perf_counter()
+        report = service.ingest_folder(settings.seeds_dir)
+        ingest_ms = (time.perf_counter() - t0) * 1000
+        table.add_row(
+            f"ingest {len(report.created)} articles, {report.chunks_written} chunks",
+            f"{ingest_ms:.0f}",
+        )
+        for doc in service.documents():
+            table.add_row(f"  chunks in {doc.doc_id}", str(doc.chunk_count))
+        t0 = time.perf_counter()
+        service.ingest_folder(settings.seeds_dir)
+        table.add_row("re-ingest (all unchanged)", f"{(time.perf_counter() - t0) * 1000:.0f}")
+        t0 = time.perf_counter()
+        service.ask(QUESTIONS[0])
+        table.add_row("first question (cold caches)", f"{(time.perf_counter() - t0) * 1000:.0f}")
+        totals: list[float] = []
+        retrieve: list[float] = []
+        generate: list[float] = []
+        for _ in range(args.rounds):
+            for q in QUESTIONS:
+                answer = service.ask(q)
+                totals.append(answer.timings_ms["total"])
+                retrieve.append(answer.timings_ms["retrieve"])
+                generate.append(answer.timings_ms["generate"])
+        for name, values in (("ask total", totals), ("  retrieve", retrieve),
+                             ("  generate", generate)):  # fmt: skip
+            table.add_row(
+                f"{name} p50 / p95 (n={len(values)})",
+                f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f}",
+            )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
