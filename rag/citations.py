@@ -12,6 +12,11 @@ from collections.abc import Sequence
 from rag.schema import Citation, Passage
 from rag.text import content_terms, dates, fold, has_word, names, number_words, numbers
 
+ROLE_WORDS = frozenset(
+    """president interim then-president minister foreign interior security chancellor
+    general governor inspector ambassador undersecretary director head mr mrs ms dr
+    peruvian chilean ecuadorian venezuelan""".split()  # noqa: SIM905
+)
 MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
@@ -49,9 +54,10 @@ def fact_supported(fact: str, passage: str) -> bool:
         return fact in numbers(passage) or int(float(fact)) in number_words(passage)
     if has_word(passage, fact):
         return True
-    # A multi-word name counts if its last word is there ("President José Jerí" ~ "Jerí").
-    parts = fact.split()
-    return len(parts) > 1 and has_word(passage, parts[-1])
+    # A multi-word name counts when each of its words is there, titles and role words
+    # aside ("Interim President José Jerí" ~ "José Jerí"); a misspelt word does not.
+    parts = [w for w in fact.split() if fold(w) not in ROLE_WORDS]
+    return len(parts) > 0 and len(fact.split()) > 1 and all(has_word(passage, w) for w in parts)
 
 
 def is_supported(claims: Sequence[str], passage: str) -> bool:

@@ -40,7 +40,14 @@ class Settings(BaseSettings):
     # Each retriever (dense, BM25) fetches this many candidates before fusion.
     candidates: int = Field(default=20, ge=1, le=200)
 
-    generator: Literal["extractive", "openai"] = "extractive"
+    generator: Literal["extractive", "openai", "local"] = "extractive"
+    # LLM generators see only the best few passages: short prompts keep the first token fast.
+    llm_passages: int = Field(default=3, ge=1, le=20)
+    llm_max_tokens: int = Field(default=200, ge=16, le=4096)
+    # `local`: a GGUF model run in-process by llama-cpp-python (bundled SmolLM2 by default).
+    local_model_path: Path | None = None
+    local_threads: int = Field(default=2, ge=1, le=64)
+    local_context: int = Field(default=2048, ge=512, le=32768)
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"
@@ -50,6 +57,12 @@ class Settings(BaseSettings):
     # Questions longer than this many tiktoken tokens are rejected.
     max_question_tokens: int = Field(default=256, ge=8, le=8192)
     prompts_dir: Path = Path(__file__).resolve().parent.parent / "prompts"
+
+    # HTTP API: adding and deleting documents needs `Authorization: Bearer <token>`;
+    # without a token those endpoints are disabled.
+    admin_token: SecretStr | None = None
+    # The model id the OpenAI-compatible endpoints report (`GET /v1/models`).
+    model_name: str = "news-rag"
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

@@ -5,6 +5,7 @@ instructions" stays text. The model is asked to cite `[n]`; `rag.citations` chec
 what it wrote. Left out here: guaranteeing citations for models that do not write them.
 """
 
+import re
 from collections.abc import Iterator, Sequence
 
 import openai
@@ -17,6 +18,12 @@ from rag.prompts import load_prompt
 from rag.schema import Passage
 
 NOT_FOUND = "NOT_IN_ARTICLES"
+# Models often refuse in their own words instead of the agreed token.
+_REFUSING = re.compile(
+    r"\b(?:passages|articles|context|text)s? (?:do(?:es)? not|don't|doesn't) "
+    r"(?:contain|mention|provide|say|include|state)|\bno information (?:about|on)\b",
+    re.IGNORECASE,
+)
 
 
 def render_messages(
@@ -32,13 +39,22 @@ def render_messages(
             # A passage must not close its own fence.
             text=p.text.replace("</passage>", "</ passage>"),
         )
-        for i, p in enumerate(passages, start=1)
+        # Only the best few passages; their numbers stay those of the retrieved list.
+        for i, p in enumerate(passages[: settings.llm_passages], start=1)
     )
     user = load_prompt(settings.prompts_dir, "answer").format(passages=fenced, question=question)
     return [
         {"role": "system", "content": load_prompt(settings.prompts_dir, "system")},
         {"role": "user", "content": user},
     ]
+
+
+def to_draft(text: str) -> Draft:
+    """A model's reply as a `Draft`; an empty reply or `NOT_IN_ARTICLES` is a refusal."""
+    text = text.strip()
+    if not text or NOT_FOUND in text or _REFUSING.search(text[:200]):
+        return Draft(REFUSAL, answerable=False)
+    return Draft(text, answerable=True)
 
 
 class OpenAIGenerator:
@@ -60,12 +76,6 @@ class OpenAIGenerator:
             max_retries=settings.openai_max_retries,
         )
 
-    def _draft(self, text: str) -> Draft:
-        text = text.strip()
-        if not text or NOT_FOUND in text:
-            return Draft(REFUSAL, answerable=False)
-        return Draft(text, answerable=True)
-
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         if not passages:
             return Draft(REFUSAL, answerable=False)
@@ -74,11 +84,11 @@ class OpenAIGenerator:
                 model=self._settings.openai_model,
                 messages=render_messages(question, passages, self._settings),  # type: ignore[arg-type]
                 temperature=0,
-                max_tokens=300,
+                max_tokens=self._settings.llm_max_tokens,
             )
         except openai.APIError as exc:
             raise BackendUnavailable(f"model server error: {exc}") from exc
-        return self._draft(resp.choices[0].message.content or "")
+        return to_draft(resp.choices[0].message.content or "")
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
         if not passages:
@@ -89,25 +99,32 @@ class OpenAIGenerator:
                 model=self._settings.openai_model,
                 messages=render_messages(question, passages, self._settings),  # type: ignore[arg-type]
                 temperature=0,
-                max_tokens=300,
+                max_tokens=self._settings.llm_max_tokens,
                 stream=True,
             )
-            held: str | None = ""  # held back while it may still become NOT_FOUND
-            for chunk in chunks:
-                if isinstance(chunk, tuple) or not chunk.choices:  # tuple: never when streaming
-                    continue
-                piece = chunk.choices[0].delta.content or ""
-                if held is not None:
-                    held += piece
-                    if NOT_FOUND in held:
-                        yield REFUSAL
-                        return
-                    if NOT_FOUND.startswith(held.strip()):
-                        continue
-                    piece, held = held, None
-                if piece:
-                    yield piece
-            if held is not None:  # nothing but blanks or a prefix of NOT_FOUND arrived
-                yield REFUSAL
+            pieces = (
+                chunk.choices[0].delta.content or ""
+                for chunk in chunks
+                if not isinstance(chunk, tuple) and chunk.choices  # tuple: never when streaming
+            )
+            yield from hold_refusal(pieces)
         except openai.APIError as exc:
             raise BackendUnavailable(f"model server error: {exc}") from exc
+
+
+def hold_refusal(pieces: Iterator[str]) -> Iterator[str]:
+    """Pass text pieces through, but turn a streamed `NOT_IN_ARTICLES` into `REFUSAL`."""
+    held: str | None = ""  # held back while it may still become NOT_FOUND
+    for piece in pieces:
+        if held is not None:
+            held += piece
+            if NOT_FOUND in held:
+                yield REFUSAL
+                return
+            if NOT_FOUND.startswith(held.strip()):
+                continue
+            piece, held = held, None
+        if piece:
+            yield piece
+    if held is not None:  # nothing but blanks or a prefix of NOT_FOUND arrived
+        yield REFUSAL

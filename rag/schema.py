@@ -98,7 +98,8 @@ class Answer:
     retrieval_query: str
     generator: str
     timings_ms: dict[str, float] = field(default_factory=dict)
-    fallback: str | None = None
+    fallback: str | None = None  # generator used instead when the LLM's answer was made up
+    unsupported: list[str] = field(default_factory=list)  # sentences no passage backs
 
 
 def _iso(day: date | None) -> str | None:
@@ -147,9 +148,9 @@ def answer_dict(a: Answer, *, with_passages: bool = False) -> dict[str, object]:
         "retrieval_query": a.retrieval_query,
         "timings_ms": a.timings_ms,
         "generator": a.generator,
+        "fallback": a.fallback,
+        "unsupported": a.unsupported,
     }
-    if a.fallback:
-        out["fallback"] = a.fallback
     if with_passages:
         out["passages"] = [passage_dict(i, p) for i, p in enumerate(a.passages, start=1)]
     return out

@@ -17,12 +17,13 @@ from rag.config import Settings
 from rag.embed import Embedder, make_embedder
 from rag.errors import ConfigError, InvalidInput
 from rag.generate import REFUSAL, Generator
+from rag.guarantee import guarantee
 from rag.ingest import IngestReport, Outcome, Track, ingest_article, ingest_folder
 from rag.retrieve import Filters, HybridRetriever
 from rag.schema import Answer, Article, Chunk, Citation, DocumentInfo, Passage
 from rag.store import Store
 
-GENERATORS = ("extractive", "openai")
+GENERATORS = ("extractive", "openai", "local")
 
 
 @dataclass
@@ -65,19 +66,28 @@ class RagService:
         return HybridRetriever(self.store, self.embedder, self.settings.candidates)
 
     @cached_property
+    def extractive(self) -> Generator:
+        """The offline answerer, also the fallback when an LLM makes facts up."""
+        from rag.extractive import ExtractiveGenerator
+
+        return ExtractiveGenerator(self.embedder, self.retriever.texts)
+
+    @cached_property
     def generator(self) -> Generator:
         return self.make_generator(self.settings.generator)
 
     def make_generator(self, name: str) -> Generator:
-        """A generator by registry name (`extractive`, `openai`)."""
+        """A generator by registry name (`extractive`, `openai`, `local`)."""
         if name == "extractive":
-            from rag.extractive import ExtractiveGenerator
-
-            return ExtractiveGenerator(self.embedder, self.retriever.texts)
+            return self.extractive
         if name == "openai":
             from rag.llm import OpenAIGenerator
 
             return OpenAIGenerator(self.settings)
+        if name == "local":
+            from rag.local_llm import LocalGenerator
+
+            return LocalGenerator(self.settings)
         raise ConfigError(f"unknown generator {name!r}; choose one of {', '.join(GENERATORS)}")
 
     # -- documents -----------------------------------------------------------------
@@ -230,6 +240,15 @@ class RagService:
     ) -> Answer:
         """Check the citations of a generated text and assemble the `Answer`."""
         citations: list[Citation] = []
+        fallback: str | None = None
+        unsupported: list[str] = []
+        if answerable and generator_name != "extractive":
+            checked = guarantee(text, passages, question)
+            if checked.invented:
+                draft = self.extractive.generate(question, passages)
+                text, answerable, fallback = draft.text, draft.answerable, "extractive"
+            else:
+                text, unsupported = checked.text, checked.unsupported
         if answerable:
             text, citations = resolve(text, passages)
         done = time.perf_counter()
@@ -241,6 +260,8 @@ class RagService:
             passages=list(passages),
             retrieval_query=retrieval_query,
             generator=generator_name,
+            fallback=fallback,
+            unsupported=unsupported,
             timings_ms={
                 "retrieve": round((retrieved - started) * 1000, 2),
                 "generate": round((generated - retrieved) * 1000, 2),

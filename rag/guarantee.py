@@ -1,0 +1,84 @@
+"""Make an LLM's answer cite its passages, whatever the model wrote.
+
+Small models rarely write `[n]` and drift from the passages, so the service, not the
+model, guarantees the citations:
+- markers pointing at no passage are dropped; a marker whose passage lacks the
+  sentence's numbers, dates and names is moved to a passage that has them;
+- a sentence without a marker gets one from the passage that states its facts (or,
+  for a sentence without facts, the passage sharing most of its words);
+- a sentence no passage supports is reported in `unsupported`;
+- when a number, date or name the answer adds to the question occurs in no passage,
+  the answer is taken as made up and the caller falls back to the extractive answer;
+- a sentence repeated word for word (small models loop) is kept once.
+Left out: judging paraphrases (facts are compared as strings).
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rag.citations import MARKER, fact_supported, facts, is_supported, strip_invalid_markers
+from rag.schema import Passage
+from rag.text import content_terms
+
+
+@dataclass
+class Guaranteed:
+    """An LLM answer after the guarantee."""
+
+    text: str
+    unsupported: list[str] = field(default_factory=list)
+    invented: list[str] = field(default_factory=list)  # facts found in no passage
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?\]])\s+(?=[A-Z“\"(])", text.strip())
+    return [p for p in parts if p.strip()]
+
+
+def _overlap(sentence: str, passage: str) -> int:
+    return len(set(content_terms(sentence)) & set(content_terms(passage)))
+
+
+def _best_passage(sentence: str, passages: Sequence[Passage]) -> int | None:
+    """1-based number of the passage that backs a sentence best, or None."""
+    has_facts = bool(facts(sentence))
+    # Without facts to check, the passage must share more than half of the sentence's words.
+    needed = 1 if has_facts else len(set(content_terms(sentence))) // 2 + 1
+    best: tuple[int, int] | None = None
+    for n, passage in enumerate(passages, start=1):
+        if has_facts and not is_supported([sentence], passage.text):
+            continue
+        overlap = _overlap(sentence, passage.text)
+        if overlap >= needed and (best is None or overlap > best[0]):
+            best = (overlap, n)
+    return best[1] if best else None
+
+
+def guarantee(text: str, passages: Sequence[Passage], question: str = "") -> Guaranteed:
+    """Check, repair and attach the `[n]` markers of an LLM answer."""
+    text = strip_invalid_markers(text, len(passages))
+    context = " ".join(p.text for p in passages)
+    out: list[str] = []
+    unsupported: list[str] = []
+    invented: list[str] = []
+    seen: set[str] = set()
+    for sentence in _sentences(text):
+        plain = MARKER.sub("", sentence).strip()
+        if plain in seen:
+            continue
+        seen.add(plain)
+        # Facts the answer adds (not echoed from the question) must exist somewhere.
+        added = [f for f in facts(plain) if not fact_supported(f, question)]
+        invented += [f for f in added if not fact_supported(f, context)]
+        cited = [int(n) for m in MARKER.finditer(sentence) for n in re.findall(r"\d+", m.group(1))]
+        if cited and all(is_supported([plain], passages[n - 1].text) for n in cited):
+            out.append(sentence)
+            continue
+        n = _best_passage(plain, passages)
+        if n is None:
+            unsupported.append(plain)
+            out.append(plain)
+        else:
+            out.append(f"{plain} [{n}]")
+    return Guaranteed(" ".join(out), unsupported, invented)
