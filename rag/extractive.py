@@ -251,6 +251,9 @@ class ExtractiveGenerator:
             )
         return sorted(scored, key=lambda c: c.score, reverse=True)
 
+    def check(self) -> None:
+        """Always ready: it needs only the embedder."""
+
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         if not passages:
             return Draft(REFUSAL, answerable=False)

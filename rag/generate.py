@@ -27,6 +27,10 @@ class Generator(Protocol):
 
     name: str
 
+    def check(self) -> None:
+        """Raise a `RagError` saying what is wrong if the backend cannot answer now."""
+        ...
+
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         """The whole answer at once."""
         ...

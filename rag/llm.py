@@ -76,6 +76,23 @@ class OpenAIGenerator:
             max_retries=settings.openai_max_retries,
         )
 
+    def check(self) -> None:
+        """Ask the server for its models: unreachable, refused key and unknown model all fail."""
+        where = self._settings.openai_base_url or "OpenAI's API"
+        try:
+            served = [
+                m.id for m in self._client.with_options(timeout=10, max_retries=0).models.list()
+            ]
+        except openai.AuthenticationError as exc:
+            raise ConfigError(f"{where} refused RAG_OPENAI_API_KEY: {exc.message}") from exc
+        except openai.APIError as exc:
+            raise BackendUnavailable(f"model server {where} is unreachable: {exc}") from exc
+        if served and self._settings.openai_model not in served:
+            raise ConfigError(
+                f"RAG_OPENAI_MODEL={self._settings.openai_model!r} is not served by {where}; "
+                f"it serves: {', '.join(served[:10])}"
+            )
+
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         if not passages:
             return Draft(REFUSAL, answerable=False)

@@ -15,7 +15,7 @@ from rag.chunking import count_tokens, split_article
 from rag.citations import resolve
 from rag.config import Settings
 from rag.embed import Embedder, make_embedder
-from rag.errors import ConfigError, InvalidInput
+from rag.errors import ConfigError, InvalidInput, RagError
 from rag.generate import REFUSAL, Generator
 from rag.guarantee import guarantee
 from rag.ingest import IngestReport, Outcome, Track, ingest_article, ingest_folder
@@ -141,6 +141,28 @@ class RagService:
             if stored.get(article.doc_id) != article.sha256:
                 return True
         return False
+
+    def readiness(self) -> dict[str, object]:
+        """What `/readyz` reports: each part's state, and `ready` only if all are fine."""
+        status: dict[str, object] = {}
+        try:
+            status["documents"] = len(self.documents())
+            status["index"] = "ok"
+        except RagError as exc:
+            status["index"] = str(exc)
+        try:
+            self.embedder.embed_query("ready")
+            status["embedder"] = "ok"
+        except RagError as exc:
+            status["embedder"] = str(exc)
+        try:
+            self.generator.check()
+            status["generator"] = "ok"
+        except RagError as exc:
+            status["generator"] = str(exc)
+        status["generator_name"] = self.settings.generator
+        status["ready"] = all(status[k] == "ok" for k in ("index", "embedder", "generator"))
+        return status
 
     # -- questions -----------------------------------------------------------------
 
