@@ -1,0 +1,134 @@
+"""Answer the last question of a conversation, rewriting a follow-up into a standalone query.
+
+Condensing is a deterministic heuristic: a follow-up (one that leans on a pronoun, opens
+with "and"/"what about", or has almost no content words of its own) gets the content
+words of the previous user turns appended, most recent first. Left out: coreference
+resolution, reading the assistant's turns, and an LLM rewrite (the extractive default
+must stay offline and reproducible).
+"""
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from rag.chunking import count_tokens
+from rag.errors import InvalidInput
+from rag.retrieve import Filters
+from rag.schema import Answer
+from rag.service import RagService, StreamEvent
+from rag.text import content_terms, content_words, fold
+
+# Words that point back at something said before.
+REFERRING = frozenset(
+    [
+        "it",
+        "its",
+        "it's",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "then",
+        "same",
+        "such",
+        "former",
+        "latter",
+    ]
+)
+_OPENER = re.compile(
+    r"^\s*(?:and|but|also|so|or|then|what about|how about|what else|anything else)\b",
+    re.IGNORECASE,
+)
+SHORT_QUESTION_TERMS = 1  # a question with this few content words cannot stand alone
+CONTEXT_TURNS = 3  # previous user turns searched for context
+CONTEXT_WORDS = 12  # at most this many words added to a follow-up
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    role: str  # "user", "assistant" or "system"
+    content: str
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question probably depends on the conversation before it."""
+    words = {fold(w) for w in re.findall(r"[\w']+", question)}
+    if words & REFERRING or _OPENER.match(question):
+        return True
+    return len(content_terms(question)) <= SHORT_QUESTION_TERMS
+
+
+def condense(turns: Sequence[Turn]) -> tuple[str, str]:
+    """The last user question and the standalone query to retrieve passages for it."""
+    if not turns or turns[-1].role != "user":
+        raise InvalidInput("the last message must be the user's question")
+    question = turns[-1].content.strip()
+    earlier = [t.content for t in turns[:-1] if t.role == "user"][-CONTEXT_TURNS:]
+    if not earlier or not is_follow_up(question):
+        return question, question
+    have = set(content_terms(question))
+    added: list[str] = []
+    for text in reversed(earlier):
+        for word in content_words(text):
+            terms = content_terms(word)
+            if not terms or terms[0] in have:
+                continue
+            have.add(terms[0])
+            added.append(word)
+    if not added:
+        return question, question
+    return question, f"{question} {' '.join(added[:CONTEXT_WORDS])}"
+
+
+def stream_turns(
+    service: RagService,
+    turns: Sequence[Turn],
+    *,
+    top_k: int | None = None,
+    filters: Filters | None = None,
+) -> Iterator[StreamEvent]:
+    """Answer the last question as events; validation errors are raised before the first.
+
+    The generator is given the condensed query too: a bare "how long will it last?"
+    names nothing for an answer to be about. The finished answer's `question` is still
+    the one the user asked.
+    """
+    question, query = condense(turns)
+    service.check_question(question)
+    if count_tokens(query) > service.settings.max_question_tokens:
+        query = question  # the added context must not turn a valid question into an error
+    events = service.ask_stream(query, retrieval_query=query, top_k=top_k, filters=filters)
+    return _restore_question(events, question.strip())
+
+
+def _restore_question(events: Iterator[StreamEvent], question: str) -> Iterator[StreamEvent]:
+    for event in events:
+        if event.answer is not None:
+            event.answer.question = question
+        yield event
+
+
+def ask_turns(
+    service: RagService,
+    turns: Sequence[Turn],
+    *,
+    top_k: int | None = None,
+    filters: Filters | None = None,
+) -> Answer:
+    """Answer the last question of a conversation in one piece."""
+    for event in stream_turns(service, turns, top_k=top_k, filters=filters):
+        if event.kind == "done" and event.answer is not None:
+            return event.answer
+    raise RuntimeError("the answer stream ended without a result")  # a bug, not bad input
