@@ -4,6 +4,7 @@ import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import netguard
@@ -79,3 +80,61 @@ def artifacts() -> Iterator[Path]:
     """Folder for screenshots and other files a person may want to look at."""
     ARTIFACTS.mkdir(exist_ok=True)
     yield ARTIFACTS
+
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+@dataclass
+class LiveServer:
+    """A `rag serve` subprocess on 127.0.0.1 over its own copy of the seeded index."""
+
+    url: str
+    token: str
+    log: Path
+    netlog: Path
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, seeded_dir: Path) -> Iterator[LiveServer]:
+    """`rag serve` on a free port with the network guard; stopped after the session."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    folder = tmp_path_factory.mktemp("server")
+    data = folder / "data"
+    shutil.copytree(seeded_dir, data)
+    port = free_port()
+    log, netlog = folder / "server.log", folder / "net.log"
+    env = guarded_env(RAG_DATA_DIR=str(data), RAG_ADMIN_TOKEN=ADMIN_TOKEN,
+                      RAG_GENERATOR="extractive", RAG_NETGUARD_LOG=str(netlog))  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"rag serve exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"rag serve did not become ready:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield LiveServer(url, ADMIN_TOKEN, log, netlog)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,108 @@
+"""Every error becomes `{"error": {"code", "message"}}` with a fitting status, here only.
+
+`rag` errors map by class; FastAPI's validation errors, malformed JSON and unknown routes
+get the same body. Anything else is a 500 whose body says nothing about the internals
+(the traceback goes to the server log).
+"""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import error_body
+from rag.errors import BackendUnavailable, ConfigError, InvalidInput, NotFound, RagError
+
+log = logging.getLogger("api")
+
+STATUS: dict[type[RagError], int] = {
+    InvalidInput: 400,
+    NotFound: 404,
+    ConfigError: 500,
+    BackendUnavailable: 503,
+}
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal (authentication, permissions) in the common error shape."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def status_of(error: RagError) -> int:
+    """The HTTP status of a `rag` error (500 for an unmapped subclass)."""
+    for kind, status in STATUS.items():
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A JSON error response in the common shape."""
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+async def _rag_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RagError)
+    status = status_of(exc)
+    if status >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(status, exc.code, str(exc))
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "invalid JSON")
+            return error_response(
+                400, "malformed_json", f"the request body is not valid JSON: {reason}"
+            )
+    problems = [f"{_location(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in errors]
+    return error_response(422, "invalid_request", "; ".join(problems[:10]) or "invalid request")
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    headers = dict(exc.headers) if exc.headers else None
+    message = str(exc.detail)
+    if exc.status_code in (404, 405):
+        message = f"{message}: {request.method} {request.url.path} (see /docs)"
+    return error_response(exc.status_code, code, message, headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal error; see the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on an app."""
+    app.add_exception_handler(RagError, _rag_error)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,80 @@
+"""`/api/documents`: list, read, add and delete articles (changes need the admin token).
+
+Left out: bulk upload and file uploads; `rag ingest` covers folders.
+"""
+
+import hashlib
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import AdminDep, ServiceDep
+from api.schemas import (
+    ArticleIn,
+    Deleted,
+    DocumentDetail,
+    DocumentPublic,
+    ErrorBody,
+    IngestResult,
+)
+from rag.documents import parse_article
+from rag.schema import document_dict
+
+router = APIRouter(prefix="/api/documents", tags=["documents"])
+
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+    403: {"model": ErrorBody, "description": "No RAG_ADMIN_TOKEN configured"},
+}
+
+
+@router.get("", response_model=list[DocumentPublic])
+def list_documents(service: ServiceDep) -> list[dict[str, object]]:
+    """Every document in the index."""
+    return [document_dict(d) for d in service.documents()]
+
+
+@router.get("/{doc_id}", response_model=DocumentDetail, responses={404: {"model": ErrorBody}})
+def get_document(doc_id: str, service: ServiceDep) -> dict[str, object]:
+    """A document's cleaned text and where its chunks lie in it."""
+    info, text, chunks = service.document(doc_id)
+    spans = [
+        {"chunk_id": c.chunk_id, "index": c.index, "char_start": c.char_start,
+         "char_end": c.char_end}
+        for c in sorted(chunks, key=lambda c: c.index)
+    ]  # fmt: skip
+    return {**document_dict(info), "text": text, "chunks": spans}
+
+
+@router.post(
+    "",
+    response_model=IngestResult,
+    status_code=201,
+    dependencies=[AdminDep],
+    responses={**ADMIN_ERRORS, 200: {"model": IngestResult, "description": "Updated or unchanged"}},
+)
+def add_document(body: ArticleIn, service: ServiceDep) -> JSONResponse:
+    """Add or update one article; the same text and metadata again changes nothing."""
+    # Without an id, the text names the document, so posting it twice is idempotent.
+    doc_id = body.doc_id or "api_" + hashlib.sha256(body.text.encode()).hexdigest()[:16]
+    article = parse_article(
+        doc_id, body.text, title=body.title, published=body.published, outlet=body.outlet
+    )
+    outcome, written = service.add_article(article)
+    info = service.store.get_document(doc_id)
+    assert info is not None  # just written or unchanged
+    result = {"outcome": outcome, "chunks_written": written, "document": document_dict(info)}
+    return JSONResponse(result, status_code=201 if outcome == "created" else 200)
+
+
+@router.delete(
+    "/{doc_id}",
+    response_model=Deleted,
+    dependencies=[AdminDep],
+    responses={**ADMIN_ERRORS, 404: {"model": ErrorBody}},
+)
+def delete_document(doc_id: str, service: ServiceDep) -> dict[str, object]:
+    """Remove a document and its chunks."""
+    service.delete_document(doc_id)
+    return {"doc_id": doc_id, "deleted": True}

@@ -1,0 +1,16 @@
+"""`GET /`: the web page (plain HTML, CSS and JS from `api/static/`, no build step)."""
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+def index() -> FileResponse:
+    """The question page."""
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")

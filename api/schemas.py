@@ -1,0 +1,295 @@
+"""Request and response bodies of the HTTP API (pydantic), mirroring `rag.schema`'s JSON shapes.
+
+Responses are built from `rag.schema.*_dict`, so they equal `rag ask --json`; these
+models document them in OpenAPI and validate requests. Left out: pagination (an index
+holds at most a few thousand documents).
+"""
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from rag.conversation import Turn
+from rag.retrieve import Filters
+
+# Chars, not tokens: a cheap bound before the service counts the question's tokens.
+MAX_TEXT_CHARS = 100_000
+MAX_ARTICLE_CHARS = 2_000_000
+MAX_MESSAGES = 100
+
+DocId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", max_length=128)
+]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+
+
+class Strict(BaseModel):
+    """A request body that rejects unknown fields, so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FiltersIn(Strict):
+    """Restrict retrieval to some documents or a publication date range (inclusive)."""
+
+    doc_ids: Annotated[list[DocId], Field(min_length=1, max_length=500)] | None = None
+    published_from: date | None = None
+    published_to: date | None = None
+
+    def to_filters(self) -> Filters:
+        """The same filters as `rag.retrieve.Filters` (checks the date order)."""
+        return Filters(
+            doc_ids=tuple(self.doc_ids) if self.doc_ids else None,
+            published_from=self.published_from,
+            published_to=self.published_to,
+        )
+
+
+class AskRequest(Strict):
+    """One question."""
+
+    question: Text
+    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    filters: FiltersIn | None = None
+
+
+class Message(Strict):
+    """One chat message."""
+
+    role: Literal["system", "user", "assistant"]
+    content: Text
+
+
+class ChatRequest(Strict):
+    """A conversation whose last message is the user's question."""
+
+    messages: Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
+    stream: bool = False
+    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    filters: FiltersIn | None = None
+
+    def turns(self) -> list[Turn]:
+        """The messages as `rag.conversation.Turn`s."""
+        return [Turn(m.role, m.content) for m in self.messages]
+
+
+class CitationPublic(BaseModel):
+    """A `[n]` marker resolved to the article span that backs it."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    published: date | None
+    outlet: str | None
+    char_start: int
+    char_end: int
+    quote: str
+    score: float
+    supported: bool
+
+
+class PassagePublic(BaseModel):
+    """A retrieved passage; `n` is the marker number that cites it."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    published: date | None
+    outlet: str | None
+    char_start: int
+    char_end: int
+    text: str
+    score: float
+
+
+class AnswerPublic(BaseModel):
+    """An answer with checked citations: the object `rag ask --json` prints."""
+
+    answer: str
+    answerable: bool
+    citations: list[CitationPublic]
+    retrieval_query: str
+    timings_ms: dict[str, float]
+    generator: str
+    fallback: str | None = Field(
+        description="The generator that answered instead, when the LLM's answer was made up"
+    )
+    unsupported: list[str] = Field(description="Answer sentences that no passage backs")
+
+
+class DocumentPublic(BaseModel):
+    """A catalogue entry of the index."""
+
+    doc_id: str
+    title: str
+    published: date | None
+    outlet: str | None
+    chunk_count: int
+    source: str | None
+
+
+class ChunkSpan(BaseModel):
+    """Where a chunk lies in its document's cleaned text."""
+
+    chunk_id: str
+    index: int
+    char_start: int
+    char_end: int
+
+
+class DocumentDetail(DocumentPublic):
+    """A document with its cleaned text and chunk spans."""
+
+    text: str
+    chunks: list[ChunkSpan]
+
+
+class ArticleIn(Strict):
+    """One article to add; missing metadata is extracted from the text as for files."""
+
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ARTICLE_CHARS)]
+    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    published: date | None = None
+    outlet: Annotated[str, StringConstraints(max_length=200)] | None = None
+    doc_id: DocId | None = None
+
+
+class IngestResult(BaseModel):
+    """What adding one article did: `created`, `updated` or `unchanged`."""
+
+    outcome: Literal["created", "updated", "unchanged"]
+    chunks_written: int
+    document: DocumentPublic
+
+
+class Deleted(BaseModel):
+    """Confirmation of a deletion."""
+
+    doc_id: str
+    deleted: bool
+
+
+class ErrorDetail(BaseModel):
+    """A machine-readable code and a message for a person."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response has this body."""
+
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    """Readiness: the index answers and the embedder is loaded."""
+
+    status: Literal["ready"]
+    documents: int
+    embedder: str
+    generator: str
+
+
+# -- OpenAI-compatible ----------------------------------------------------------------
+
+
+class TextPart(BaseModel):
+    """A text part of a multi-part message (other part types are rejected)."""
+
+    type: Literal["text"]
+    text: Text
+
+
+class OpenAIMessage(BaseModel):
+    """An OpenAI chat message; unknown fields (name, tool calls) are ignored."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: Text | Annotated[list[TextPart], Field(max_length=100)] | None = None
+
+    def text(self) -> str:
+        """The message's text, parts joined."""
+        if isinstance(self.content, list):
+            return "\n".join(p.text for p in self.content)
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completion request; sampling parameters are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    messages: Annotated[list[OpenAIMessage], Field(min_length=1, max_length=MAX_MESSAGES)]
+    stream: bool = False
+
+    def turns(self) -> list[Turn]:
+        """User and assistant messages as turns (system, developer and tool are dropped)."""
+        kept = [m for m in self.messages if m.role in ("user", "assistant")]
+        return [Turn(m.role, m.text()) for m in kept]
+
+
+class CompletionMessage(BaseModel):
+    """The assistant's reply."""
+
+    role: Literal["assistant"]
+    content: str
+
+
+class Choice(BaseModel):
+    """The one choice the service returns."""
+
+    index: int
+    message: CompletionMessage
+    finish_reason: Literal["stop"]
+
+
+class Usage(BaseModel):
+    """Token counts (cl100k_base)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's chat completion, plus the answer's `citations` and `retrieval_query`."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    citations: list[CitationPublic]
+    retrieval_query: str
+
+
+class ModelCard(BaseModel):
+    """One model id."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """`GET /v1/models`."""
+
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The JSON body of an error response."""
+    return {"error": {"code": code, "message": message}}

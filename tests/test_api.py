@@ -1,0 +1,434 @@
+"""The HTTP API in-process (FastAPI's TestClient) over the seeded index."""
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, SEEDS, free_port
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from api.main import create_app
+from api.schemas import AnswerPublic, DocumentDetail, DocumentPublic
+from rag.config import load_settings
+from rag.errors import BackendUnavailable
+from rag.generate import Draft
+from rag.schema import Passage, answer_dict
+from rag.service import RagService
+
+TACNA = "How long will the state of emergency in Tacna last?"
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def client(seeded_service: RagService) -> Iterator[TestClient]:
+    with TestClient(create_app(service=seeded_service)) as c:
+        yield c
+
+
+@pytest.fixture
+def admin(seeded_copy: Path, seeded_service: RagService) -> Iterator[TestClient]:
+    """A client over a writable index copy whose server has an admin token."""
+    settings = load_settings(data_dir=seeded_copy, seeds_dir=SEEDS, admin_token=TOKEN)
+    service = RagService(settings, embedder=seeded_service.embedder)
+    with TestClient(create_app(service=service)) as c:
+        yield c
+
+
+def service_with(generator: object, seeded_dir: Path, seeded_service: RagService) -> RagService:
+    """A read-only service over the seeded index that answers with `generator`."""
+    settings = load_settings(data_dir=seeded_dir, seeds_dir=SEEDS)
+    return RagService(settings, embedder=seeded_service.embedder, generator=generator)  # type: ignore[arg-type]
+
+
+def assert_error(response: Response, status: int, code: str | None = None) -> str:
+    """The response is an error in the common shape; returns its message."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["message"]
+    assert "Traceback" not in response.text
+    if code:
+        assert body["error"]["code"] == code
+    return str(body["error"]["message"])
+
+
+def sse_events(text: str) -> list[tuple[str, Any]]:
+    """Parse a whole text/event-stream body into (event, data) pairs."""
+    events = []
+    for block in text.strip().split("\n\n"):
+        name, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+        payload = "\n".join(data)
+        events.append((name, payload if payload == "[DONE]" else json.loads(payload)))
+    return events
+
+
+# -- /api/ask ---------------------------------------------------------------------------
+
+
+def test_ask_returns_the_cli_answer_object(client: TestClient, seeded_service: RagService) -> None:
+    response = client.post("/api/ask", json={"question": TACNA})
+    assert response.status_code == 200
+    body = response.json()
+    expected = answer_dict(seeded_service.ask(TACNA))
+    assert set(body) == set(expected)
+    for key in expected.keys() - {"timings_ms"}:
+        assert body[key] == expected[key], key
+    assert "60 days" in body["answer"] and body["citations"][0]["supported"] is True
+    AnswerPublic.model_validate(body)  # the documented schema matches what is sent
+
+
+def test_ask_filters_restrict_the_documents(client: TestClient) -> None:
+    only = "004_9dd10a7479862716"
+    body = client.post(
+        "/api/ask", json={"question": TACNA, "top_k": 2, "filters": {"doc_ids": [only]}}
+    ).json()
+    assert body["citations"] and {c["doc_id"] for c in body["citations"]} == {only}
+    wrong_order = {"published_from": "2025-01-02", "published_to": "2025-01-01"}
+    message = assert_error(
+        client.post("/api/ask", json={"question": TACNA, "filters": wrong_order}), 400
+    )
+    assert "published_from" in message
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ('{"question": ', 400, "malformed_json"),
+        ("not json at all", 400, "malformed_json"),
+        ('{"question": ""}', 400, "invalid_input"),
+        ('{"question": "   \\n  "}', 400, "invalid_input"),
+        ('{"question": 42}', 422, "invalid_request"),
+        ('{"question": ["a"]}', 422, "invalid_request"),
+        ('{"question": "Tacna?", "top_k": "many"}', 422, "invalid_request"),
+        ('{"question": "Tacna?", "top_k": 0}', 422, "invalid_request"),
+        ('{"question": "Tacna?", "top_k": 51}', 422, "invalid_request"),
+        ('{"question": "Tacna?", "filters": {"published_from": "yesterday"}}', 422, None),
+        ('{"question": "Tacna?", "filters": {"doc_ids": "003"}}', 422, None),
+        ('{"question": "Tacna?", "colour": "red"}', 422, "invalid_request"),
+        ("{}", 422, "invalid_request"),
+        ("[]", 422, "invalid_request"),
+        ("", 422, "invalid_request"),
+    ],
+)
+def test_ask_rejects_bad_input(client: TestClient, body: str, status: int, code: str) -> None:
+    response = client.post("/api/ask", content=body, headers={"Content-Type": "application/json"})
+    assert_error(response, status, code)
+
+
+def test_over_long_question_names_the_limit(client: TestClient) -> None:
+    message = assert_error(client.post("/api/ask", json={"question": "word " * 400}), 400)
+    assert "RAG_MAX_QUESTION_TOKENS" in message
+
+
+# -- /api/chat --------------------------------------------------------------------------
+
+FOLLOW_UP = [
+    {"role": "user", "content": "Why did Peru declare a state of emergency in Tacna?"},
+    {"role": "assistant", "content": "To contain a migration wave [1]."},
+    {"role": "user", "content": "And how long will it last?"},
+]
+
+
+def test_chat_rewrites_a_follow_up(client: TestClient) -> None:
+    body = client.post("/api/chat", json={"messages": FOLLOW_UP}).json()
+    assert body["retrieval_query"].startswith("And how long will it last?")
+    assert "Tacna" in body["retrieval_query"]
+    assert body["answerable"] and "60" in body["answer"] and body["citations"]
+    AnswerPublic.model_validate(body)
+
+
+def test_chat_stream_sends_sources_tokens_done(client: TestClient) -> None:
+    messages = [{"role": "user", "content": TACNA}]
+    response = client.post("/api/chat", json={"messages": messages, "stream": True})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    names = [name for name, _ in events]
+    assert names[0] == "sources" and names[-1] == "done"
+    assert set(names[1:-1]) == {"token"} and len(names) > 5
+    passages = events[0][1]["passages"]
+    assert [p["n"] for p in passages] == list(range(1, len(passages) + 1))
+    streamed = "".join(data["text"] for name, data in events if name == "token")
+    done = events[-1][1]
+    assert "60 days" in streamed and streamed.strip() == done["answer"]
+    assert done["citations"] and done["timings_ms"]["total"] > 0
+    assert done["citations"][0]["chunk_id"] in {p["chunk_id"] for p in passages}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_rejects_bad_conversations(client: TestClient, stream: bool) -> None:
+    def chat(messages: object) -> Response:
+        return client.post("/api/chat", json={"messages": messages, "stream": stream})
+
+    # Validation errors come before the stream starts, so they keep their status code.
+    assert_error(chat([{"role": "user", "content": " "}]), 400, "invalid_input")
+    message = assert_error(chat(FOLLOW_UP[:2]), 400, "invalid_input")
+    assert "last message" in message
+    assert_error(chat([]), 422)
+    assert_error(chat("hello"), 422)
+    assert_error(chat([{"role": "wizard", "content": "hi"}]), 422)
+    assert_error(chat([{"role": "user"}]), 422)
+
+
+class FailingGenerator:
+    """Streams one word, then the backend goes away."""
+
+    name = "failing"
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
+        raise self.error
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+        yield "The "
+        raise self.error
+
+
+def test_failure_mid_stream_is_an_error_event(seeded_dir: Path, seeded_service: RagService) -> None:
+    failing = FailingGenerator(BackendUnavailable("model server at 127.0.0.1:9 is down"))
+    service = service_with(failing, seeded_dir, seeded_service)
+    with TestClient(create_app(service=service)) as c:
+        messages = [{"role": "user", "content": TACNA}]
+        events = sse_events(c.post("/api/chat", json={"messages": messages, "stream": True}).text)
+        assert [name for name, _ in events] == ["sources", "token", "error"]
+        error = events[-1][1]["error"]
+        assert error["code"] == "backend_unavailable" and error["status"] == 503
+        assert "model server" in error["message"]
+        # Without streaming the same failure is a 503 with the message.
+        assert_error(c.post("/api/ask", json={"question": TACNA}), 503, "backend_unavailable")
+
+
+def test_unexpected_errors_do_not_leak_internals(
+    seeded_dir: Path, seeded_service: RagService
+) -> None:
+    service = service_with(FailingGenerator(KeyError("secret_internal_name")), seeded_dir,
+                           seeded_service)  # fmt: skip
+    with TestClient(create_app(service=service), raise_server_exceptions=False) as c:
+        response = c.post("/api/ask", json={"question": TACNA})
+        assert_error(response, 500, "internal_error")
+        assert "secret_internal_name" not in response.text
+        messages = [{"role": "user", "content": TACNA}]
+        streamed = c.post("/api/chat", json={"messages": messages, "stream": True}).text
+        assert sse_events(streamed)[-1][1]["error"]["code"] == "internal_error"
+        assert "secret_internal_name" not in streamed
+
+
+# -- OpenAI-compatible ------------------------------------------------------------------
+
+
+def test_chat_completions_non_stream(client: TestClient) -> None:
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "news-rag", "temperature": 0.2,
+              "messages": [{"role": "system", "content": "Be brief."}, *FOLLOW_UP]},
+    )  # fmt: skip
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "chat.completion" and body["model"] == "news-rag"
+    choice = body["choices"][0]
+    assert choice["message"]["role"] == "assistant" and choice["finish_reason"] == "stop"
+    assert "60" in choice["message"]["content"]
+    assert body["citations"] and "Tacna" in body["retrieval_query"]
+    assert body["usage"]["total_tokens"] == (
+        body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    )
+
+
+def test_chat_completions_stream_chunks(client: TestClient) -> None:
+    parts = [{"type": "text", "text": TACNA}]  # the multi-part content form
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "x", "stream": True, "messages": [{"role": "user", "content": parts}]},
+    )
+    events = sse_events(response.text)
+    assert events[-1] == ("message", "[DONE]")
+    chunks = [data for _, data in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert len({c["id"] for c in chunks}) == 1
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert "60 days" in text
+    # Citations ride on the last chunk only.
+    assert [("citations" in c) for c in chunks] == [False] * (len(chunks) - 1) + [True]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["citations"]
+
+
+def test_chat_completions_bad_input(client: TestClient) -> None:
+    def post(body: object) -> Response:
+        return client.post("/v1/chat/completions", json=body)
+
+    assert_error(post({"model": "x", "messages": []}), 422)
+    assert_error(post({"model": "x"}), 422)
+    assert_error(post({"messages": [{"role": "user", "content": ""}]}), 400, "invalid_input")
+    image = [{"type": "image_url", "image_url": {"url": "data:,"}}]
+    assert_error(post({"messages": [{"role": "user", "content": image}]}), 422)
+
+
+def test_models_lists_the_configured_name(client: TestClient) -> None:
+    body = client.get("/v1/models").json()
+    assert body["object"] == "list" and [m["id"] for m in body["data"]] == ["news-rag"]
+
+
+# -- documents ----------------------------------------------------------------------------
+
+
+def test_documents_list_and_detail(client: TestClient, seeded_service: RagService) -> None:
+    docs = client.get("/api/documents").json()
+    assert [d["doc_id"][:3] for d in docs] == ["000", "001", "002", "003", "004"]
+    for d in docs:
+        DocumentPublic.model_validate(d)
+        assert d["chunk_count"] > 0 and d["title"]
+    doc = docs[3]
+    detail = client.get(f"/api/documents/{doc['doc_id']}").json()
+    DocumentDetail.model_validate(detail)
+    _, text, chunks = seeded_service.document(doc["doc_id"])
+    assert detail["text"] == text and len(detail["chunks"]) == doc["chunk_count"]
+    assert [c["index"] for c in detail["chunks"]] == list(range(len(chunks)))
+    by_id = {c.chunk_id: c for c in chunks}
+    for span in detail["chunks"]:
+        chunk = by_id[span["chunk_id"]]
+        assert text[span["char_start"] : span["char_end"]] == chunk.text
+
+
+def test_unknown_document_is_404(client: TestClient) -> None:
+    message = assert_error(client.get("/api/documents/no_such_doc"), 404, "not_found")
+    assert "no_such_doc" in message
+
+
+def test_changes_are_disabled_without_a_token(client: TestClient) -> None:
+    for response in (
+        client.post("/api/documents", json={"text": "A story."}),
+        client.delete("/api/documents/000_24eb7c9a55d07d77"),
+    ):
+        assert "RAG_ADMIN_TOKEN" in assert_error(response, 403, "admin_disabled")
+    assert len(client.get("/api/documents").json()) == 5
+
+
+def test_changes_need_the_right_token(admin: TestClient) -> None:
+    article = {"text": "Lima opened a new bridge on Monday. It cost 12 million soles."}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
+                    {"Authorization": f"Basic {TOKEN}"}):  # fmt: skip
+        response = admin.post("/api/documents", json=article, headers=headers)
+        assert_error(response, 401, "unauthorized")
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert_error(admin.delete("/api/documents/000_24eb7c9a55d07d77", headers=headers), 401)
+    assert len(admin.get("/api/documents").json()) == 5
+
+
+def test_add_update_ask_delete(admin: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    article = {
+        "text": "Cusco, Peru — The new Vilcanota bridge will open to traffic in 14 weeks, "
+        "the regional transport office said on Tuesday.",
+        "title": "Vilcanota bridge to open",
+        "published": "2025-03-04",
+        "outlet": "Test Wire",
+    }
+    first = admin.post("/api/documents", json=article, headers=auth)
+    assert first.status_code == 201, first.text
+    created = first.json()
+    assert created["outcome"] == "created" and created["chunks_written"] >= 1
+    doc = created["document"]
+    assert doc["title"] == "Vilcanota bridge to open" and doc["published"] == "2025-03-04"
+    assert doc["outlet"] == "Test Wire" and doc["doc_id"].startswith("api_")
+
+    again = admin.post("/api/documents", json=article, headers=auth)
+    assert again.status_code == 200 and again.json()["outcome"] == "unchanged"
+    assert again.json()["chunks_written"] == 0
+    retitled = admin.post("/api/documents", json={**article, "title": "Bridge"}, headers=auth)
+    assert retitled.json()["outcome"] == "updated"
+
+    answer = admin.post("/api/ask", json={"question": "When will the Vilcanota bridge open?"})
+    body = answer.json()
+    assert "14 weeks" in body["answer"] and body["citations"][0]["doc_id"] == doc["doc_id"]
+
+    assert admin.delete(f"/api/documents/{doc['doc_id']}", headers=auth).json() == {
+        "doc_id": doc["doc_id"],
+        "deleted": True,
+    }
+    assert_error(admin.delete(f"/api/documents/{doc['doc_id']}", headers=auth), 404)
+    assert_error(admin.get(f"/api/documents/{doc['doc_id']}"), 404)
+    assert len(admin.get("/api/documents").json()) == 5
+
+
+def test_add_with_explicit_id_and_bad_articles(admin: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    ok = admin.post("/api/documents", json={"text": "Short story.", "doc_id": "my-doc.1"},
+                    headers=auth)  # fmt: skip
+    assert ok.status_code == 201 and ok.json()["document"]["doc_id"] == "my-doc.1"
+
+    def post(body: object) -> Response:
+        return admin.post("/api/documents", json=body, headers=auth)
+
+    assert_error(post({"text": ""}), 422)
+    assert_error(post({"text": "\n\n  \n"}), 400, "invalid_input")  # nothing left after cleaning
+    assert_error(post({"text": "x", "doc_id": "../etc/passwd"}), 422)
+    assert_error(post({"text": "x", "published": "March"}), 422)
+    assert_error(post({"title": "no text"}), 422)
+
+
+# -- health, docs, pages, headers ---------------------------------------------------------
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["documents"] == 5 and ready["embedder"]
+
+
+def test_readiness_fails_when_the_index_is_unreachable(
+    make_settings: Any, seeded_service: RagService
+) -> None:
+    # A Chroma server on a loopback port nobody listens on.
+    settings = make_settings(chroma_host="127.0.0.1", chroma_port=free_port())
+    service = RagService(settings, embedder=seeded_service.embedder)
+    with TestClient(create_app(service=service)) as c:
+        assert c.get("/healthz").status_code == 200
+        assert "Chroma" in assert_error(c.get("/readyz"), 503, "backend_unavailable")
+        assert_error(c.post("/api/ask", json={"question": TACNA}), 503)
+
+
+def test_openapi_docs(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/ask", "/api/chat", "/v1/chat/completions", "/v1/models",
+                 "/api/documents", "/api/documents/{doc_id}", "/healthz", "/readyz"):  # fmt: skip
+        assert path in paths
+
+
+def test_unknown_routes_and_methods(client: TestClient) -> None:
+    assert_error(client.get("/api/nothing"), 404, "not_found")
+    assert_error(client.get("/api/ask"), 405, "method_not_allowed")
+
+
+def test_page_and_security_headers(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "default-src 'self'" in csp and "object-src 'none'" in csp
+    for response in (page, client.get("/api/documents"), client.get("/static/app.js")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["content-security-policy"] == csp
+    # The CSP would block inline code; the page must not need any.
+    html = page.text
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert not re.search(r"\son[a-z]+\s*=", html)
+    assert client.get("/static/style.css").status_code == 200
+
+
+def test_page_inserts_nothing_as_html() -> None:
+    script = (ROOT / "api" / "static" / "app.js").read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script
