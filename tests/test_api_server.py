@@ -102,7 +102,8 @@ def test_sse_events_arrive_in_order(live_server: LiveServer) -> None:
 
 def test_http_errors_and_headers_over_the_wire(live_server: LiveServer) -> None:
     with httpx.Client(base_url=live_server.url, timeout=60) as client:
-        bad = client.post("/api/ask", content=b'{"question": ', headers={"Content-Type": "application/json"})  # fmt: skip
+        json_type = {"Content-Type": "application/json"}
+        bad = client.post("/api/ask", content=b'{"question": ', headers=json_type)
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
         page = client.get("/")
         assert "script-src 'self'" in page.headers["content-security-policy"]

@@ -22,7 +22,6 @@ function el(tag, className, text) {
 }
 
 function formatDate(iso) {
-  if (!iso) return "date unknown";
   const [y, m, d] = iso.split("-").map(Number);
   return new Date(Date.UTC(y, m - 1, d)).toLocaleDateString(undefined, {
     year: "numeric", month: "short", day: "numeric", timeZone: "UTC",
@@ -30,7 +29,8 @@ function formatDate(iso) {
 }
 
 function metaLine(item) {
-  return `${item.outlet || "outlet unknown"} · ${formatDate(item.published)}`;
+  const parts = [item.outlet, item.published && formatDate(item.published)].filter(Boolean);
+  return parts.length ? parts.join(" · ") : "outlet and date not given";
 }
 
 function setStatus(text, isError) {
@@ -126,7 +126,8 @@ async function showCitation(citation) {
       mark,
       text.slice(citation.char_end, to) + (to < text.length ? " …" : ""),
     );
-    mark.scrollIntoView({ block: "center", behavior: "smooth" });
+    // Scroll the excerpt box itself (not the page) so the quote sits near its top third.
+    box.scrollTop = Math.max(0, mark.offsetTop - box.clientHeight / 3);
   } catch (err) {
     box.replaceChildren(el("p", "quote", citation.quote),
       el("p", "meta error", `Full text unavailable: ${err.message}`));
