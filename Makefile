@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run ingest test lint unit eval bench clean local-llm browser
+.PHONY: install run ingest test lint unit eval bench clean local-llm browser bench-api
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ clean:
 
 bench: install
 	$(BIN)/python -m evals.bench
+
+# HTTP latency of `rag serve` on 127.0.0.1: /api/ask and time to the first SSE event.
+bench-api: install
+	$(BIN)/python -m api.bench
 
 # The optional local LLM (RAG_GENERATOR=local, and the OpenAI-compatible test server).
 # llama-cpp-python has no wheel on PyPI and its default native build crashes on CPUs
