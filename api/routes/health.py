@@ -1,4 +1,7 @@
-"""`GET /healthz` (the process answers) and `GET /readyz` (index and embedder usable)."""
+"""`GET /healthz` (the process answers) and `GET /readyz` (index and embedder usable).
+
+Left out: probing an LLM backend from `/readyz` (it would cost a request per probe).
+"""
 
 from typing import Any
 

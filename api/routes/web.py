@@ -1,4 +1,8 @@
-"""`GET /`: the web page (plain HTML, CSS and JS from `api/static/`, no build step)."""
+"""`GET /`: the web page (plain HTML, CSS and JS from `api/static/`, no build step).
+
+Left out: server-side rendering and a front-end framework; the page is one static file
+and a script that inserts everything as text.
+"""
 
 from pathlib import Path
 
