@@ -59,11 +59,15 @@ class SecurityHeaders:
 
 
 def _warm_up(service: RagService) -> None:
-    """Load the embedder and BM25 before the first question, so it is not slow."""
+    """Load the embedder and BM25 and check the generator before the first question."""
     try:
         service.retriever.texts()
     except RagError as exc:  # /readyz reports it; the process still serves /healthz
         log.warning("warm-up failed: %s", exc)
+    try:
+        service.generator.check()
+    except RagError as exc:
+        log.error("generator %r is not ready: %s", service.settings.generator, exc)
 
 
 def create_app(settings: Settings | None = None, *, service: RagService | None = None) -> FastAPI:

@@ -192,12 +192,13 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    """Readiness: the index answers and the embedder is loaded."""
+    """Readiness: whether the index, the embedder and the generator can serve now."""
 
-    status: Literal["ready"]
-    documents: int
+    status: Literal["ready", "not_ready"]
+    documents: int | None
     embedder: str
     generator: str
+    checks: dict[str, str]  # part -> "ok" or what is wrong with it
 
 
 # -- OpenAI-compatible ----------------------------------------------------------------

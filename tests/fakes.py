@@ -42,6 +42,9 @@ class ScriptedGenerator:
         self.queue = list(texts)
         self.history: list[tuple[str, int]] = []
 
+    def check(self) -> None:
+        """Always ready."""
+
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         self.history.append((question, len(passages)))
         text = self.queue.pop(0)

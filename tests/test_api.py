@@ -187,6 +187,9 @@ class FailingGenerator:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
+    def check(self) -> None:
+        """Always ready."""
+
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         raise self.error
 
@@ -385,6 +388,7 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["documents"] == 5 and ready["embedder"]
+    assert ready["checks"] == {"index": "ok", "embedder": "ok", "generator": "ok"}
 
 
 def test_readiness_fails_when_the_index_is_unreachable(
@@ -395,8 +399,22 @@ def test_readiness_fails_when_the_index_is_unreachable(
     service = RagService(settings, embedder=seeded_service.embedder)
     with TestClient(create_app(service=service)) as c:
         assert c.get("/healthz").status_code == 200
-        assert "Chroma" in assert_error(c.get("/readyz"), 503, "backend_unavailable")
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
+        assert "Chroma" in ready.json()["checks"]["index"]
         assert_error(c.post("/api/ask", json={"question": TACNA}), 503)
+
+
+def test_readiness_names_a_missing_api_key(
+    make_settings: Any, seeded_dir: Any, seeded_service: RagService
+) -> None:
+    settings = make_settings(data_dir=seeded_dir, generator="openai")
+    service = RagService(settings, embedder=seeded_service.embedder)
+    with TestClient(create_app(service=service)) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 503
+        assert "RAG_OPENAI_API_KEY" in ready.json()["checks"]["generator"]
+        assert_error(c.post("/api/ask", json={"question": TACNA}), 500, "config_error")
 
 
 def test_openapi_docs(client: TestClient) -> None:

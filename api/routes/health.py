@@ -1,14 +1,14 @@
-"""`GET /healthz` (the process answers) and `GET /readyz` (index and embedder usable).
+"""`GET /healthz` (the process answers) and `GET /readyz` (index, embedder, generator usable).
 
-Left out: probing an LLM backend from `/readyz` (it would cost a request per probe).
+`/readyz` asks an OpenAI-compatible backend for its model list, one cheap request per
+probe, so a wrong key, model name or address shows up there before the first question.
 """
 
-from typing import Any
-
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from api.deps import ServiceDep
-from api.schemas import ErrorBody, Health, Ready
+from api.schemas import Health, Ready
 
 router = APIRouter(tags=["health"])
 
@@ -19,10 +19,15 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Ready, responses={503: {"model": ErrorBody}})
-def readyz(service: ServiceDep) -> dict[str, Any]:
-    """Readiness: loads the embedder if needed and counts the documents (503 if either fails)."""
-    embedder = service.embedder
-    documents = len(service.documents())
-    return {"status": "ready", "documents": documents, "embedder": embedder.name,
-            "generator": service.settings.generator}  # fmt: skip
+@router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
+def readyz(service: ServiceDep) -> JSONResponse:
+    """Readiness: each part's state; 503 with the failing part's message if one fails."""
+    state = service.readiness()
+    body = Ready(
+        status="ready" if state["ready"] else "not_ready",
+        documents=state.get("documents"),  # type: ignore[arg-type]
+        embedder=service.settings.embedder,
+        generator=service.settings.generator,
+        checks={k: str(state[k]) for k in ("index", "embedder", "generator")},
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if state["ready"] else 503)
