@@ -38,6 +38,7 @@ clean:
 
 bench: install
 	$(BIN)/python -m evals.bench
+	$(BIN)/python -m api.bench
 
 # HTTP latency of `rag serve` on 127.0.0.1: /api/ask and time to the first SSE event.
 bench-api: install
