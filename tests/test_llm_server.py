@@ -143,3 +143,31 @@ def test_missing_local_model_file_is_named(seeded_dir: Path, tmp_path: Path) -> 
                              local_model_path=tmp_path / "nope.gguf")  # fmt: skip
     with pytest.raises(ConfigError, match="RAG_LOCAL_MODEL_PATH"):
         RagService(settings).generator  # noqa: B018
+
+
+def test_api_chat_with_the_openai_generator(seeded_dir: Path, server: int) -> None:
+    from fastapi.testclient import TestClient
+    from test_api import sse_events
+
+    from api.main import create_app
+
+    service = llm_service(seeded_dir, server)
+    messages = [
+        {"role": "user", "content": "Which state of emergency did Peru declare in Tacna?"},
+        {"role": "assistant", "content": "A state of emergency on the border with Chile."},
+        {"role": "user", "content": "How long will it last?"},
+    ]
+    with TestClient(create_app(service=service)) as client:
+        plain = client.post("/api/chat", json={"messages": messages})
+        assert plain.status_code == 200, plain.text
+        body = plain.json()
+        assert body["generator"] == "openai" and "Tacna" in body["retrieval_query"]
+        assert body["citations"] or not body["answerable"]  # a 135M model is not graded here
+        streamed = client.post("/api/chat", json={"messages": messages, "stream": True})
+        events = sse_events(streamed.text)
+        kinds = [kind for kind, _ in events]
+        assert kinds[0] == "sources" and kinds[-1] == "done" and "token" in kinds
+        done = events[-1][1]
+        assert done["generator"] == "openai"
+        for c in done["citations"]:
+            assert c["quote"] in service.store.get_text(c["doc_id"])
