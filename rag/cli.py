@@ -114,6 +114,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    # The benchmark lives in evals/, which uses rag/; imported only for this command.
+    from evals.questions import DEFAULT_FILE
+    from evals.run import DEFAULT_OUT
+    from evals.run import main as run_eval
+
+    return run_eval(
+        _service(settings),
+        questions_file=Path(args.questions) if args.questions else DEFAULT_FILE,
+        out=Path(args.out) if args.out else DEFAULT_OUT,
+        generator=args.generator,
+        top_k=args.top_k,
+        baseline_file=Path(args.baseline) if args.baseline else None,
+        min_accuracy=args.min_accuracy,
+        judge=args.judge,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("documents", help="list the stored documents")
     docs.add_argument("--json", action="store_true")
     docs.set_defaults(func=cmd_documents)
+
+    ev = sub.add_parser("eval", help="score answers to a question file (evals/README.md)")
+    ev.add_argument("--questions", help="JSON Lines file (default: evals/questions.jsonl)")
+    ev.add_argument("--generator", help="extractive, openai or local (default: RAG_GENERATOR)")
+    ev.add_argument("--top-k", type=int, default=None)
+    ev.add_argument("--out", help="folder for results.json and report.md (evals/runs/latest)")
+    ev.add_argument("--baseline", help="an earlier results.json to compare with")
+    ev.add_argument("--min-accuracy", type=float, help="exit 1 if answer_accuracy is below")
+    ev.add_argument("--judge", action="store_true", help="add an LLM-judge faithfulness count")
+    ev.set_defaults(func=cmd_eval)
 
     serve = sub.add_parser("serve", help="serve the HTTP API and web page")
     serve.add_argument("--host", default="127.0.0.1")

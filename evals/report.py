@@ -1,0 +1,107 @@
+"""The eval's human-readable outputs: a terminal table and `report.md`."""
+
+from typing import Any
+
+from rich.table import Table
+
+COLUMNS = (
+    ("n", "n"),
+    ("answer_accuracy", "answer acc"),
+    ("cited_accuracy", "cited acc"),
+    ("citation_precision", "cite prec"),
+    ("refusal_accuracy", "refusal acc"),
+    ("hit_at_k", "hit@k"),
+    ("mrr", "MRR"),
+    ("p50", "p50 ms"),
+    ("p95", "p95 ms"),
+)
+
+
+def _cell(summary: dict[str, Any], key: str) -> str:
+    value = summary["latency_ms"][key] if key in ("p50", "p95") else summary.get(key)
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if isinstance(value, float) and key not in ("p50", "p95") else str(value)
+
+
+def rows(summary: dict[str, Any]) -> list[list[str]]:
+    """One row per kind, then the overall row."""
+    out = [[kind] + [_cell(s, k) for k, _ in COLUMNS] for kind, s in summary["by_kind"].items()]
+    out.append(["all"] + [_cell(summary, k) for k, _ in COLUMNS])
+    return out
+
+
+def table(summary: dict[str, Any], title: str) -> Table:
+    """The summary as a rich table for the terminal."""
+    t = Table(title=title)
+    t.add_column("kind")
+    for _, label in COLUMNS:
+        t.add_column(label, justify="right")
+    for row in rows(summary):
+        t.add_row(*row)
+    return t
+
+
+def changes(records: list[dict[str, Any]], baseline: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Ids that newly fail and newly pass compared with a baseline results.json."""
+    before = {q["id"]: passed(q) for q in baseline.get("questions", [])}
+    newly_fail = [r["id"] for r in records if before.get(r["id"]) is True and not passed(r)]
+    newly_pass = [r["id"] for r in records if before.get(r["id"]) is False and passed(r)]
+    return newly_fail, newly_pass
+
+
+def passed(record: dict[str, Any]) -> bool:
+    """A question passes when answered correctly with a correct citation, or rightly refused."""
+    if record["kind"] == "unanswerable":
+        return bool(record["refused_correctly"])
+    return bool(record["correct"] and record["cited_correct"])
+
+
+def markdown(results: dict[str, Any], baseline: dict[str, Any] | None) -> str:
+    """report.md: the table, every failing question with its answer and gold, changes."""
+    run, summary, records = results["run"], results["summary"], results["questions"]
+    lines = [
+        "# Eval report",
+        "",
+        f"generator `{run['generator']}`, embedder `{run['embedder']}`, top_k {run['top_k']}, "
+        f"chunks {run['chunk_size']}/{run['chunk_overlap']}, git `{run['git_sha']}`, "
+        f"{run['timestamp']}",
+        "",
+        "| kind | " + " | ".join(label for _, label in COLUMNS) + " |",
+        "|---" * (len(COLUMNS) + 1) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(summary)]
+    judge = results.get("judge")
+    if judge:
+        lines += ["", f"LLM judge ({judge['model']}): {judge['supported']} of {judge['measured']} "
+                  f"measured answers supported; {judge['unmeasured']} unmeasured."]  # fmt: skip
+    if baseline is not None:
+        newly_fail, newly_pass = changes(records, baseline)
+        lines += ["", "## Changes since the baseline", ""]
+        lines.append(f"- newly failing: {', '.join(newly_fail) or 'none'}")
+        lines.append(f"- newly passing: {', '.join(newly_pass) or 'none'}")
+    failing = [r for r in records if not passed(r)]
+    lines += ["", f"## Failing questions ({len(failing)})", ""]
+    for r in failing:
+        why = []
+        if r["kind"] == "unanswerable":
+            why.append("answered instead of refusing")
+        else:
+            if not r["answerable"]:
+                why.append("refused")
+            elif not r["correct"]:
+                why.append("wrong answer")
+            if r["answerable"] and r["correct"] and not r["cited_correct"]:
+                why.append("citation misses the answer")
+            if not r["hit"]:
+                why.append("no passage from a gold source retrieved")
+            elif not r["answer_in_passages"]:
+                why.append("gold answer in no retrieved passage")
+        lines += [
+            f"### {r['id']} ({r['kind']}): {r['question']}",
+            f"- why: {'; '.join(why)}",
+            f"- answer: {r['answer']}",
+            f"- gold: {', '.join(r['gold']) or '(refusal)'}",
+            "",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,94 @@
+"""Score answers against the gold, deterministically, and summarise by kind.
+
+Answer accuracy and citation metrics are over answerable questions; refusal accuracy
+over all questions; retrieval metrics use the first passage from a gold source document.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from evals.normalize import any_match
+from evals.questions import KINDS, Question
+from rag.schema import Answer, citation_dict
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def score_question(q: Question, answer: Answer) -> dict[str, Any]:
+    """The per-question record of results.json."""
+    golds = list(q.answers)
+    rank = next((i for i, p in enumerate(answer.passages, start=1) if p.doc_id in q.sources), None)
+    cited_passages = [
+        answer.passages[c.n - 1].text for c in answer.citations if 1 <= c.n <= len(answer.passages)
+    ]
+    cited_hits = [any_match(golds, text) is not None for text in cited_passages]
+    matched = any_match(golds, answer.answer) if answer.answerable else None
+    return {
+        "id": q.id,
+        "kind": q.kind,
+        "question": q.question,
+        "gold": golds,
+        "answer": answer.answer,
+        "answerable": answer.answerable,
+        "correct": q.answerable and matched is not None,
+        "cited_correct": q.answerable and answer.answerable and any(cited_hits),
+        "citation_hits": sum(cited_hits),
+        "citation_count": len(cited_passages),
+        "refused_correctly": answer.answerable == q.answerable,
+        "hit": rank is not None,
+        "rank": rank,
+        "answer_in_passages": any(any_match(golds, p.text) for p in answer.passages),
+        "matched": matched,
+        "citations": [citation_dict(c) for c in answer.citations],
+        "latency_ms": dict(answer.timings_ms),
+        "fallback": answer.fallback,
+    }
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Summary metrics for a list of per-question records (see evals/README.md)."""
+    answerable = [r for r in records if r["kind"] != "unanswerable"]
+    cites = sum(r["citation_count"] for r in answerable)
+    totals = [float(r["latency_ms"].get("total", 0.0)) for r in records]
+    return {
+        "n": len(records),
+        "answer_accuracy": _ratio(sum(r["correct"] for r in answerable), len(answerable)),
+        "cited_accuracy": _ratio(sum(r["cited_correct"] for r in answerable), len(answerable)),
+        "citation_precision": _ratio(sum(r["citation_hits"] for r in answerable), cites),
+        "refusal_accuracy": _ratio(sum(r["refused_correctly"] for r in records), len(records)),
+        "hit_at_k": _ratio(sum(r["hit"] for r in answerable), len(answerable)),
+        "mrr": round(sum(1 / r["rank"] for r in answerable if r["rank"]) / len(answerable), 4)
+        if answerable
+        else None,
+        "answer_in_passages": _ratio(
+            sum(r["answer_in_passages"] for r in answerable), len(answerable)
+        ),
+        "fallbacks": sum(1 for r in records if r.get("fallback")),
+        "latency_ms": {
+            "p50": round(percentile(totals, 50), 1),
+            "p95": round(percentile(totals, 95), 1),
+        },
+    }
+
+
+def summary_with_kinds(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The overall summary plus the same keys for each kind present."""
+    summary = summarise(records)
+    summary["by_kind"] = {
+        kind: summarise([r for r in records if r["kind"] == kind])
+        for kind in KINDS
+        if any(r["kind"] == kind for r in records)
+    }
+    return summary
