@@ -22,7 +22,8 @@ from rag.embed import Embedder
 from rag.generate import REFUSAL, Draft
 from rag.schema import Passage
 from rag.text import (
-    WEEKDAYS,
+    MONTHS,
+    STOPWORDS,
     content_terms,
     content_words,
     dates,
@@ -52,9 +53,21 @@ _ACTOR_Q = re.compile(
     r"news agency|outlet|group)|name of|named)\b"
 )
 
+# Stems of role nouns: when a "who" question names one, the answer sentence must too.
+ROLES = frozenset(
+    content_terms(
+        "president minister governor mayor director head chief ambassador inspector "
+        "candidate counterpart general chancellor undersecretary spokesman spokeswoman "
+        "leader secretary commander ombudsman"
+    )
+)
+
 # Weights of the sentence score; tuned on hand-checked questions (tests/test_answer.py).
 W_DENSE, W_LEXICAL, W_TYPE, W_NEAR, W_RANK = 0.45, 0.45, 0.2, 0.1, 0.05
 PAIR_PENALTY = 0.05  # a two-sentence answer must beat a one-sentence one clearly
+# A dateline opening an article ("Dec. 1 (UPI) — SANTIAGO, Chile, Dec. 1 (UPI) — ") is
+# not part of the answer.
+_DATELINE = re.compile(r"^(?:[^—–()]{0,40}\([A-Z]{2,10}\)\s*[—–-]\s*)+")
 MIN_SCORE = 0.42  # below this the best sentence is taken as not answering
 MIN_LEXICAL = 0.2  # share of the question's (IDF-weighted) words the sentence must share
 
@@ -62,13 +75,18 @@ MIN_LEXICAL = 0.2  # share of the question's (IDF-weighted) words the sentence m
 def expected_type(question: str) -> AnswerType:
     """The kind of value a question asks for."""
     q = fold(question)
-    if _DATE_Q.search(q):
-        return "date"
-    if _FIGURE_Q.search(q):
-        return "figure"
-    if _ACTOR_Q.search(q):
-        return "actor"
-    return "other"
+    # The earliest cue wins: "Who was president when ...?" asks for a person.
+    cues: tuple[tuple[re.Pattern[str], AnswerType], ...] = (
+        (_DATE_Q, "date"),
+        (_FIGURE_Q, "figure"),
+        (_ACTOR_Q, "actor"),
+    )
+    found: list[tuple[int, AnswerType]] = []
+    for pattern, kind in cues:
+        match = pattern.search(q)
+        if match:
+            found.append((match.start(), kind))
+    return min(found)[1] if found else "other"
 
 
 def _figures(sentence: str) -> set[str]:
@@ -93,9 +111,7 @@ def answer_values(kind: AnswerType, sentence: str, question: str) -> list[tuple[
     """
     if kind == "date":
         asked = {fold(d) for d in dates(question)}
-        found = [d for d in dates(sentence) if fold(d) not in asked]
-        vague = re.compile(rf"^(?:{WEEKDAYS}|\(\d+\))$", re.IGNORECASE)
-        return [(d, 0.5 if vague.match(d) else 1.0) for d in found]
+        return [(d, _date_strength(d)) for d in dates(sentence) if fold(d) not in asked]
     if kind == "figure":
         asked = _figures(question)
         digits = numbers(sentence)
@@ -104,12 +120,33 @@ def answer_values(kind: AnswerType, sentence: str, question: str) -> list[tuple[
             values.append((value, 1.0 if value in digits else 0.7))
         return values
     if kind == "actor":
-        return [
-            (n, 1.0)
-            for n in names(sentence)
-            if _is_actor_name(n) and not has_word(question, n.split()[-1])
-        ]
+        # "Who is the mayor of Arica?" is not answered by a sentence about its governor.
+        roles = [r for r in content_terms(question) if r in ROLES]
+        sentence_terms = set(content_terms(sentence))
+        if roles and not all(_shared_terms({r}, sentence_terms) for r in roles):
+            return []
+        return [(n, 1.0) for n in names(sentence) if _is_actor_name(n) and _novel(n, question)]
     return []
+
+
+def _novel(name: str, question: str) -> bool:
+    """Whether a name says something the question does not (one of its words is new)."""
+    words = [w for w in name.split() if len(w) > 2 and fold(w) not in STOPWORDS]
+    return any(not has_word(question, w) for w in words)
+
+
+def _date_strength(expression: str) -> float:
+    """How precisely a date expression pins a day: a full date 1, a weekday 0.5."""
+    has_day = re.search(r"\d{1,2}(?!\d)", expression) and re.search(
+        rf"(?:{MONTHS})", expression, re.IGNORECASE
+    )
+    if has_day or re.fullmatch(r"\d{4}-\d{2}-\d{2}", expression):
+        return 1.0
+    if re.search(r"\d{4}", expression):
+        return 0.9 if re.search(rf"(?:{MONTHS})", expression, re.IGNORECASE) else 0.8
+    if re.search(rf"(?:{MONTHS})", expression, re.IGNORECASE):
+        return 0.7
+    return 0.5  # a weekday or "(28)"
 
 
 def _positions(sentence: str, needles: Sequence[str]) -> list[int]:
@@ -194,7 +231,7 @@ class ExtractiveGenerator:
         for number, passage in enumerate(passages, start=1):
             sentences = []
             for start, end in sentence_spans(passage.text):
-                sentence = passage.text[start:end].strip()
+                sentence = _DATELINE.sub("", passage.text[start:end].strip())
                 # A chunk can open mid-sentence (overlap); that fragment is not a candidate.
                 if start == 0 and passage.char_start > 0 and not sentence[:1].isupper():
                     continue
@@ -228,14 +265,19 @@ class ExtractiveGenerator:
         scored: list[Candidate] = []
         for number, sentences in grouped:
             for i, sentence in enumerate(sentences):
-                shared = q_terms & set(content_terms(sentence))
+                shared = _shared_terms(q_terms, set(content_terms(sentence)))
                 lexical = sum(idf.get(t, default_idf) for t in shared) / q_weight
                 one = judge(number, sentence, cosine[sentence], lexical)
                 scored.append(one)
                 # The value asked for is often in the next sentence ("... in 2023. Then-President
                 # Dina Boluarte justified ..."): offer the pair when this sentence lacks it.
-                ends = sentence.rstrip("”\"'").endswith((".", "!", "?"))  # not a heading
-                if kind != "other" and one.strength < 1.0 and ends and i + 1 < len(sentences):
+                if (
+                    kind != "other"
+                    and one.strength < 1.0
+                    and i + 1 < len(sentences)
+                    and _ends(sentence)  # neither sentence may be a heading
+                    and _ends(sentences[i + 1])
+                ):
                     pair = judge(number, f"{sentence} {sentences[i + 1]}", one.dense, lexical)
                     if pair.strength > one.strength:
                         pair.near *= 0.5
@@ -257,14 +299,18 @@ class ExtractiveGenerator:
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         if not passages:
             return Draft(REFUSAL, answerable=False)
-        ranked = self.candidates(question, passages)
+        # Only passages that mention every name and number of the question may answer it
+        # (their title and outlet count: "according to Biobiochile").
+        entities = key_entities(question)
+        allowed = {
+            n
+            for n, p in enumerate(passages, start=1)
+            if all(_mentioned(e, f"{p.title} {p.outlet or ''} {p.text}") for e in entities)
+        }
+        ranked = [c for c in self.candidates(question, passages) if c.passage in allowed]
         if not ranked:
             return Draft(REFUSAL, answerable=False)
         best = ranked[0]
-        entities = key_entities(question)
-        passage = passages[best.passage - 1].text
-        if any(not _mentioned(entity, passage) for entity in entities):
-            return Draft(REFUSAL, answerable=False)
         typed_ok = best.strength > 0 or expected_type(question) == "other"
         if best.score < MIN_SCORE or best.lexical < MIN_LEXICAL or not typed_ok:
             return Draft(REFUSAL, answerable=False)
@@ -273,6 +319,23 @@ class ExtractiveGenerator:
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
         text = self.generate(question, passages).text
         yield from re.findall(r"\S+\s*", text)
+
+
+def _ends(sentence: str) -> bool:
+    return sentence.rstrip("”\"' ").endswith((".", "!", "?"))
+
+
+def _shared_terms(question: set[str], sentence: set[str]) -> set[str]:
+    """Question terms the sentence has, counting stems that extend each other
+    ("chile"/"chilean", "peru"/"peruvian"), which the English stemmer keeps apart."""
+    shared = question & sentence
+    for term in question - shared:
+        if len(term) >= 4 and any(
+            len(other) >= 4 and (other.startswith(term) or term.startswith(other))
+            for other in sentence
+        ):
+            shared.add(term)
+    return shared
 
 
 def _mentioned(entity: str, context: str) -> bool:

@@ -22,6 +22,9 @@ MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
     "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 )
+FULL_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december"
+)
 WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 STOPWORDS = frozenset(
     """
@@ -36,15 +39,23 @@ STOPWORDS = frozenset(
     """.split()  # noqa: SIM905
 )
 
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
+# Digits not glued to a word ("Covid-19" holds no number).
+_NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)\d[\d,]*(?:\.\d+)?(?![\w])")
 _DATE = re.compile(
     rf"(?<!\w)(?:(?:{MONTHS})\.?\s+\d{{1,2}}(?!\d)(?:,?\s+\d{{4}})?|"
     rf"\d{{1,2}}\s+(?:{MONTHS})\b\.?(?:\s+\d{{4}})?|(?:{MONTHS})\.?\s+\d{{4}}|(?:{WEEKDAYS})\b|"
     rf"\d{{4}}-\d{{2}}-\d{{2}}|(?:19|20)\d\d\b|(?:early|mid|late)[- ](?:{MONTHS})\b|"
-    rf"\((?:[1-9]|[12]\d|3[01])\))",
+    rf"\((?:[1-9]|[12]\d|3[01])\)|"
+    # A month alone only after a preposition: "last April", "in January" (not the verb "may").
+    rf"(?:in|since|until|last|next|early|mid|late|by|from|through)\s+(?:{FULL_MONTHS})\b"
+    rf"(?!\.?\s+\d))",
     re.IGNORECASE,
 )
-_NAME = re.compile(r"\b[A-ZÁÉÍÓÚÑ][\w’'-]*(?:\s+(?:de la |de |van |del )?[A-ZÁÉÍÓÚÑ][\w’'-]*)*")
+# Capitalised words, joined by name particles and by "of"/"for" inside organisation names
+# ("Carabineros of Chile", "Center for Migration Studies").
+_NAME = re.compile(
+    r"\b[A-ZÁÉÍÓÚÑ][\w’'-]*(?:\s+(?:de la |de |van |del |of the |of |for )?[A-ZÁÉÍÓÚÑ][\w’'-]*)*"
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
