@@ -14,14 +14,16 @@ COLUMNS = (
     ("mrr", "MRR"),
     ("p50", "p50 ms"),
     ("p95", "p95 ms"),
+    ("first_token_p50", "TTFT p50"),
 )
 
 
 def _cell(summary: dict[str, Any], key: str) -> str:
-    value = summary["latency_ms"][key] if key in ("p50", "p95") else summary.get(key)
+    latency = key in summary["latency_ms"]
+    value = summary["latency_ms"][key] if latency else summary.get(key)
     if value is None:
         return "–"
-    return f"{value:.2f}" if isinstance(value, float) and key not in ("p50", "p95") else str(value)
+    return f"{value:.2f}" if isinstance(value, float) and not latency else str(value)
 
 
 def rows(summary: dict[str, Any]) -> list[list[str]]:

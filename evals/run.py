@@ -63,8 +63,20 @@ def run_questions(
     records = []
     items = track(questions, description="Evaluating", transient=True) if progress else questions
     for q in items:
-        answer = service.ask(q.question, top_k=top_k, generator=generator)
-        records.append(score_question(q, answer))
+        # Streamed, to time the first piece of text as a user would see it.
+        started = time.perf_counter()
+        first: float | None = None
+        answer = None
+        for event in service.ask_stream(q.question, top_k=top_k, generator=generator):
+            if event.kind == "token" and first is None:
+                first = time.perf_counter()
+            elif event.kind == "done":
+                answer = event.answer
+        assert answer is not None  # ask_stream always ends with `done`
+        record = score_question(q, answer)
+        if first is not None:
+            record["latency_ms"]["first_token"] = round((first - started) * 1000, 2)
+        records.append(record)
     settings = service.settings
     run = {
         "generator": generator.name,

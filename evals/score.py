@@ -62,6 +62,9 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     answerable = [r for r in records if r["kind"] != "unanswerable"]
     cites = sum(r["citation_count"] for r in answerable)
     totals = [float(r["latency_ms"].get("total", 0.0)) for r in records]
+    firsts = [
+        float(r["latency_ms"]["first_token"]) for r in records if "first_token" in r["latency_ms"]
+    ]
     return {
         "n": len(records),
         "answer_accuracy": _ratio(sum(r["correct"] for r in answerable), len(answerable)),
@@ -79,6 +82,8 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "latency_ms": {
             "p50": round(percentile(totals, 50), 1),
             "p95": round(percentile(totals, 95), 1),
+            "first_token_p50": round(percentile(firsts, 50), 1),
+            "first_token_p95": round(percentile(firsts, 95), 1),
         },
     }
 
