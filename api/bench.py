@@ -21,7 +21,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from evals.bench import QUESTIONS, percentile
+from evals.bench import QUESTIONS
+from evals.score import percentile
 from rag.config import load_settings
 from rag.service import RagService
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from rag.chunking import count_tokens, split_article
+from rag.chunking import count_tokens
 from rag.citations import resolve
 from rag.config import Settings
 from rag.embed import Embedder, make_embedder
@@ -290,8 +290,3 @@ class RagService:
                 "total": round((done - started) * 1000, 2),
             },
         )
-
-
-def chunks_of(article: Article, settings: Settings) -> list[Chunk]:
-    """How an article would be chunked with these settings (used by reports)."""
-    return split_article(article, settings.chunk_size, settings.chunk_overlap)
