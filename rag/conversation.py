@@ -1,15 +1,16 @@
 """Answer the last question of a conversation, rewriting a follow-up into a standalone query.
 
-Condensing is a deterministic heuristic: a follow-up (one that leans on a pronoun, opens
-with "and"/"what about", or has almost no content words of its own) gets the content
-words of the previous user turns appended, most recent first. Left out: coreference
-resolution, reading the assistant's turns, and an LLM rewrite (the extractive default
-must stay offline and reproducible).
+A follow-up (one that leans on a pronoun, opens with "and"/"what about", or has almost
+no content words of its own) is made standalone. With an LLM generator that can
+`rewrite`, the model rewrites it from the conversation (prompt `prompts/condense.md`);
+otherwise, or when the model fails, a deterministic heuristic appends the content words
+of the previous user turns, most recent first. Left out: coreference resolution.
 """
 
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from rag.chunking import count_tokens
 from rag.errors import InvalidInput
@@ -70,7 +71,15 @@ def is_follow_up(question: str) -> bool:
     return len(content_terms(question)) <= SHORT_QUESTION_TERMS
 
 
-def condense(turns: Sequence[Turn]) -> tuple[str, str]:
+class Rewriter(Protocol):
+    """A generator that can make a follow-up question standalone (the LLM ones)."""
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        """The standalone question, or None."""
+        ...
+
+
+def condense(turns: Sequence[Turn], rewriter: Rewriter | None = None) -> tuple[str, str]:
     """The last user question and the standalone query to retrieve passages for it."""
     if not turns or turns[-1].role != "user":
         raise InvalidInput("the last message must be the user's question")
@@ -78,6 +87,11 @@ def condense(turns: Sequence[Turn]) -> tuple[str, str]:
     earlier = [t.content for t in turns[:-1] if t.role == "user"][-CONTEXT_TURNS:]
     if not earlier or not is_follow_up(question):
         return question, question
+    if rewriter is not None:
+        history = "\n".join(f"{t.role}: {t.content.strip()}" for t in turns[:-1][-6:])
+        rewritten = rewriter.rewrite(history, question)
+        if rewritten:
+            return question, rewritten
     have = set(content_terms(question))
     added: list[str] = []
     for text in reversed(earlier):
@@ -105,7 +119,9 @@ def stream_turns(
     names nothing for an answer to be about. The finished answer's `question` is still
     the one the user asked.
     """
-    question, query = condense(turns)
+    generator = service.generator
+    rewriter = generator if hasattr(generator, "rewrite") else None
+    question, query = condense(turns, rewriter)  # type: ignore[arg-type]
     service.check_question(question)
     if count_tokens(query) > service.settings.max_question_tokens:
         query = question  # the added context must not turn a valid question into an error

@@ -57,6 +57,18 @@ def to_draft(text: str) -> Draft:
     return Draft(text, answerable=True)
 
 
+def condense_messages(history: str, question: str, settings: Settings) -> list[dict[str, str]]:
+    """The one message that asks a model to make a follow-up question standalone."""
+    prompt = load_prompt(settings.prompts_dir, "condense")
+    return [{"role": "user", "content": prompt.format(history=history, question=question)}]
+
+
+def clean_rewrite(text: str) -> str | None:
+    """A model's rewritten question, or None when it is unusable (empty, rambling)."""
+    line = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
+    return line if 3 <= len(line) <= 300 else None
+
+
 class OpenAIGenerator:
     """Chat completions against `RAG_OPENAI_BASE_URL` (OpenAI's API when unset)."""
 
@@ -92,6 +104,19 @@ class OpenAIGenerator:
                 f"RAG_OPENAI_MODEL={self._settings.openai_model!r} is not served by {where}; "
                 f"it serves: {', '.join(served[:10])}"
             )
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        """A standalone version of a follow-up question, or None if the model fails."""
+        try:
+            resp = self._client.chat.completions.create(
+                model=self._settings.openai_model,
+                messages=condense_messages(history, question, self._settings),  # type: ignore[arg-type]
+                temperature=0,
+                max_tokens=60,
+            )
+        except openai.APIError:
+            return None  # the offline heuristic takes over
+        return clean_rewrite(resp.choices[0].message.content or "")
 
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         if not passages:

@@ -16,7 +16,7 @@ from typing import Any
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError
 from rag.generate import REFUSAL, Draft
-from rag.llm import hold_refusal, render_messages, to_draft
+from rag.llm import clean_rewrite, condense_messages, hold_refusal, render_messages, to_draft
 from rag.schema import Passage
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -68,6 +68,16 @@ class LocalGenerator:
             max_tokens=self._settings.llm_max_tokens,
             stream=stream,
         )
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        """A standalone version of a follow-up question, or None if the model fails."""
+        with self._lock:
+            reply = self._model.create_chat_completion(
+                messages=condense_messages(history, question, self._settings),
+                temperature=0,
+                max_tokens=60,
+            )
+        return clean_rewrite(reply["choices"][0]["message"].get("content") or "")
 
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         if not passages:

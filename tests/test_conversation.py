@@ -83,3 +83,53 @@ def test_condensed_follow_up_is_answered_from_the_right_article(
 def test_empty_follow_up_is_rejected(seeded_service: RagService) -> None:
     with pytest.raises(InvalidInput, match="empty"):
         ask_turns(seeded_service, [user(FIRST), user("   ")])
+
+
+class FakeRewriter:
+    """Stands in for an LLM generator's `rewrite`; records what it was shown."""
+
+    def __init__(self, reply: str | None) -> None:
+        self.reply = reply
+        self.seen: list[tuple[str, str]] = []
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        self.seen.append((history, question))
+        return self.reply
+
+
+TURNS = [
+    user("How long will the state of emergency in Tacna last?"),
+    Turn("assistant", "60 days [1]"),
+    user("Who announced it?"),
+]
+
+
+def test_an_llm_rewrite_is_used_for_follow_ups() -> None:
+    rewriter = FakeRewriter("Who announced the state of emergency in Tacna?")
+    question, query = condense(TURNS, rewriter)
+    assert question == "Who announced it?"
+    assert query == "Who announced the state of emergency in Tacna?"
+    history, asked = rewriter.seen[0]
+    assert asked == "Who announced it?" and "user: How long will" in history
+
+
+def test_a_failed_rewrite_falls_back_to_the_heuristic() -> None:
+    _, query = condense(TURNS, FakeRewriter(None))
+    assert query.startswith("Who announced it?") and "Tacna" in query
+
+
+def test_standalone_questions_are_not_sent_to_the_model() -> None:
+    rewriter = FakeRewriter("unused")
+    condense([user("Who is Peru's interior minister?")], rewriter)
+    condense([*TURNS[:2], user("Who is Chile's security minister?")], rewriter)
+    assert rewriter.seen == []
+
+
+def test_clean_rewrite_rejects_rambling_replies() -> None:
+    from rag.llm import clean_rewrite
+
+    assert clean_rewrite('"Who announced the emergency?"\nExplanation: ...') == (
+        "Who announced the emergency?"
+    )
+    assert clean_rewrite("   ") is None
+    assert clean_rewrite("x" * 400) is None
