@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers
@@ -28,7 +29,7 @@ CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-# Swagger UI and ReDoc are FastAPI's pages: inline bootstrap script, assets from a CDN.
+# Swagger UI and ReDoc bootstrap with an inline script (their assets are served locally).
 DOCS_PATHS = ("/docs", "/redoc")
 
 
@@ -80,7 +81,8 @@ def create_app(settings: Settings | None = None, *, service: RagService | None =
         _warm_up(service)
         yield
 
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI and ReDoc from its package: /docs works offline.
+    app = FastAPIOffline(
         title="News RAG",
         summary="Questions answered from news articles, with checked citations.",
         version="0.1.0",

@@ -418,7 +418,12 @@ def test_readiness_names_a_missing_api_key(
 
 
 def test_openapi_docs(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 200
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets and "http" not in " ".join(assets)  # served offline, no CDN
+        for asset in assets:
+            assert client.get(asset).status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/ask", "/api/chat", "/v1/chat/completions", "/v1/models",
                  "/api/documents", "/api/documents/{doc_id}", "/healthz", "/readyz"):  # fmt: skip
