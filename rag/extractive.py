@@ -56,9 +56,9 @@ _ACTOR_Q = re.compile(
 # Stems of role nouns: when a "who" question names one, the answer sentence must too.
 ROLES = frozenset(
     content_terms(
-        "president minister governor mayor director head chief ambassador inspector "
-        "candidate counterpart general chancellor undersecretary spokesman spokeswoman "
-        "leader secretary commander ombudsman"
+        # Nouns only: "heads", "leads" and "commands" are verbs in most questions.
+        "president minister governor mayor director ambassador inspector candidate "
+        "counterpart chancellor undersecretary spokesman spokeswoman secretary ombudsman"
     )
 )
 
