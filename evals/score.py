@@ -82,8 +82,8 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "latency_ms": {
             "p50": round(percentile(totals, 50), 1),
             "p95": round(percentile(totals, 95), 1),
-            "first_token_p50": round(percentile(firsts, 50), 1),
-            "first_token_p95": round(percentile(firsts, 95), 1),
+            "first_token_p50": round(percentile(firsts, 50), 1) if firsts else None,
+            "first_token_p95": round(percentile(firsts, 95), 1) if firsts else None,
         },
     }
 

@@ -119,7 +119,12 @@ def test_summary_by_kind() -> None:
     assert s["n"] == 3 and s["answer_accuracy"] == 0.5 and s["cited_accuracy"] == 1.0
     assert s["refusal_accuracy"] == 1.0 and s["hit_at_k"] == 1.0 and s["mrr"] == 1.0
     assert s["citation_precision"] == 1.0
-    assert s["latency_ms"] == {"p50": 3.0, "p95": 3.0}
+    assert s["latency_ms"] == {
+        "p50": 3.0,
+        "p95": 3.0,
+        "first_token_p50": None,  # these answers were not streamed
+        "first_token_p95": None,
+    }
     assert (
         s["by_kind"]["figure"]["n"] == 2 and s["by_kind"]["unanswerable"]["answer_accuracy"] is None
     )
