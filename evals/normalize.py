@@ -32,6 +32,10 @@ _DATE_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 _TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?%?|[a-z]+%?")
+# Citation markers ("[3]") are not part of what an answer states.
+_MARKER = re.compile(r"\[\d+\]")
+# Month names that are also common lower-case words ("migrants may leave", "they march").
+_AMBIGUOUS_MONTHS = ("may", "march")
 
 
 def fold(text: str) -> str:
@@ -124,8 +128,10 @@ def date_matches(gold: str, text: str) -> bool:
         return False
     want = _parse_date(gold)
     if want is None:
-        return False
+        return _contains(fold(gold), fold(text))
     for match in _DATE_IN_TEXT.finditer(text):
+        if match.group().startswith(_AMBIGUOUS_MONTHS):
+            continue  # lower case: the verb, not the month
         got = _parse_date(match.group())
         if got is None:
             continue
@@ -159,14 +165,26 @@ def number_matches(gold: str, text: str) -> bool:
     return False
 
 
+def _contains(gold: str, text: str) -> bool:
+    """Whether folded `gold` occurs in folded `text` as whole words."""
+    return bool(gold) and re.search(rf"(?<!\w){re.escape(gold)}(?!\w)", text) is not None
+
+
+def is_date(gold: str) -> bool:
+    """Whether a gold answer is a date expression and nothing else ("May 22", "2023")."""
+    return _DATE_IN_TEXT.fullmatch(gold.strip()) is not None
+
+
 def matches(gold: str, text: str) -> bool:
-    """Whether an accepted answer occurs in a text, after normalisation."""
-    g, t = fold(gold), fold(text)
-    if not g:
-        return False
-    if re.search(rf"(?<!\w){re.escape(g)}(?!\w)", t):
-        return True
-    if date_matches(gold, text):
+    """Whether an accepted answer occurs in a text, after normalisation.
+
+    A gold that is only a date is matched as a date (so "March 2020" is not the number
+    2020, and "May" is not the verb); citation markers in the text are ignored.
+    """
+    text = _MARKER.sub(" ", text)
+    if is_date(gold):
+        return date_matches(gold, text)
+    if _contains(fold(gold), fold(text)) or date_matches(gold, text):
         return True
     return bool(quantities(gold)) and number_matches(gold, text)
 

@@ -28,6 +28,11 @@ from evals.normalize import fold, matches, quantities
         ("2023", "In April 2023 the region"),
         ("Jerí", "President José Jeri said"),
         ("de Zela", "his counterpart, Hugo De Zela."),
+        ("May", "in early May, more than 100 returned"),
+        ("December 1", "SANTIAGO, Chile, Dec. 1 (UPI)"),
+        ("2015", "Since 2015, the mobilization"),
+        ("Theresa May", "Theresa May said"),  # a month inside a name is still text
+        ("three", "in three shifts [3]"),
     ],
 )
 def test_accepted(gold: str, text: str) -> None:
@@ -47,6 +52,11 @@ def test_accepted(gold: str, text: str) -> None:
         ("January 26, 2021", "January 26, 2020"),
         ("Kast", "Kastner"),
         ("30", "300 meters"),
+        ("May", "migrants who may leave Chile"),  # the verb, not the month
+        ("March 2020", "they march in 2020"),  # a date gold is not the number 2020
+        ("2020", "1,043,460 in 2021"),
+        ("three", "It lasts 60 days. [3]"),  # citation markers state nothing
+        ("1", "Kast, the favourite [1]"),
     ],
 )
 def test_rejected(gold: str, text: str) -> None:
