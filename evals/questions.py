@@ -49,6 +49,8 @@ def parse_line(line: str, where: str) -> Question:
         raise InvalidInput(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
     if not isinstance(data["id"], str) or not isinstance(data["question"], str):
         raise InvalidInput(f"{where}: 'id' and 'question' must be strings")
+    if not data["id"].strip():
+        raise InvalidInput(f"{where}: the id is empty")
     if not data["question"].strip():
         raise InvalidInput(f"{where}: the question is empty")
     answers = _strings(data["answers"], "answers", where)
@@ -63,7 +65,7 @@ def parse_line(line: str, where: str) -> Question:
 def load_questions(path: Path) -> list[Question]:
     """Every question of a file; the first bad line is an `InvalidInput` naming it."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not JSON
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read question file {path}: {exc}") from exc
     questions: list[Question] = []

@@ -4,6 +4,8 @@ from typing import Any
 
 from rich.table import Table
 
+from evals.score import passed
+
 COLUMNS = (
     ("n", "n"),
     ("answer_accuracy", "answer acc"),
@@ -52,13 +54,6 @@ def changes(records: list[dict[str, Any]], baseline: dict[str, Any]) -> tuple[li
     return newly_fail, newly_pass
 
 
-def passed(record: dict[str, Any]) -> bool:
-    """A question passes when answered correctly with a correct citation, or rightly refused."""
-    if record["kind"] == "unanswerable":
-        return bool(record["refused_correctly"])
-    return bool(record["correct"] and record["cited_correct"])
-
-
 def markdown(results: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     """report.md: the table, every failing question with its answer and gold, changes."""
     run, summary, records = results["run"], results["summary"], results["questions"]
@@ -82,10 +77,17 @@ def markdown(results: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         lines += ["", "## Changes since the baseline", ""]
         lines.append(f"- newly failing: {', '.join(newly_fail) or 'none'}")
         lines.append(f"- newly passing: {', '.join(newly_pass) or 'none'}")
+        before = baseline.get("summary", {})
+        for key in ("answer_accuracy", "cited_accuracy", "refusal_accuracy"):
+            if key in before:
+                lines.append(f"- {key}: {before[key]} → {summary[key]}")
     failing = [r for r in records if not passed(r)]
     lines += ["", f"## Failing questions ({len(failing)})", ""]
+    if failing:
+        counts = ", ".join(f"{d} {n}" for d, n in summary.get("failures", {}).items())
+        lines += [f"By step: {counts}.", ""]
     for r in failing:
-        why = []
+        why = [r.get("diagnosis") or "failed"]
         if r["kind"] == "unanswerable":
             why.append("answered instead of refusing")
         else:
@@ -101,7 +103,7 @@ def markdown(results: dict[str, Any], baseline: dict[str, Any] | None) -> str:
                 why.append("gold answer in no retrieved passage")
         lines += [
             f"### {r['id']} ({r['kind']}): {r['question']}",
-            f"- why: {'; '.join(why)}",
+            f"- why: {why[0]} ({'; '.join(why[1:])})",
             f"- answer: {r['answer']}",
             f"- gold: {', '.join(r['gold']) or '(refusal)'}",
             "",

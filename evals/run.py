@@ -1,8 +1,10 @@
 """`rag eval`: answer every question of a file, score, and write results.json and report.md.
 
 The index in RAG_DATA_DIR is used as it is, after ingesting RAG_SEEDS_DIR if the index is
-empty or stale. The optional LLM judge runs only with `--judge` and a configured
-OpenAI-compatible model; it never changes the deterministic scores.
+empty or stale. One unscored warm-up question is asked first, so latencies are those of
+a running service, not of loading models. The optional LLM judge runs only with `--judge`
+and a configured OpenAI-compatible model; it never changes the deterministic scores.
+Left out: repeated runs and confidence intervals (one pass, wall-clock on this machine).
 """
 
 import json
@@ -18,12 +20,13 @@ from rich.console import Console
 from rich.progress import track
 
 from evals.questions import Question, load_questions
-from evals.report import markdown, table
+from evals.report import changes, markdown, table
 from evals.score import score_question, summary_with_kinds
 from rag.errors import InvalidInput
 from rag.service import RagService
 
 DEFAULT_OUT = Path("evals/runs/latest")
+WARM_UP = "What happened at the border?"
 PACKAGES = ("llama-index-core", "chromadb", "onnxruntime", "openai", "tiktoken")
 
 
@@ -60,6 +63,8 @@ def run_questions(
         service.ingest_folder(folder)
     generator = service.make_generator(generator_name or service.settings.generator)
     generator.check()
+    # One unscored question first, so loading models is not timed as a question's latency.
+    service.ask(WARM_UP, top_k=top_k, generator=generator)
     records = []
     items = track(questions, description="Evaluating", transient=True) if progress else questions
     for q in items:
@@ -67,7 +72,11 @@ def run_questions(
         started = time.perf_counter()
         first: float | None = None
         answer = None
-        for event in service.ask_stream(q.question, top_k=top_k, generator=generator):
+        try:
+            events = service.ask_stream(q.question, top_k=top_k, generator=generator)
+        except InvalidInput as exc:  # e.g. a question over RAG_MAX_QUESTION_TOKENS
+            raise InvalidInput(f"question {q.id!r}: {exc}") from exc
+        for event in events:
             if event.kind == "token" and first is None:
                 first = time.perf_counter()
             elif event.kind == "done":
@@ -131,8 +140,14 @@ def main(
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     (out / "report.md").write_text(markdown(results, baseline), encoding="utf-8")
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=130)  # a log or CI: the full table, not 80 columns
     title = f"{len(questions)} questions, generator {results['run']['generator']}"
     console.print(table(results["summary"], title))
+    if baseline is not None:
+        newly_fail, newly_pass = changes(results["questions"], baseline)
+        console.print(f"since the baseline: newly failing {', '.join(newly_fail) or 'none'}; "
+                      f"newly passing {', '.join(newly_pass) or 'none'}")  # fmt: skip
     console.print(f"wrote {out / 'results.json'} and {out / 'report.md'} "
                   f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
     accuracy = results["summary"]["answer_accuracy"]

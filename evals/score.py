@@ -31,7 +31,7 @@ def score_question(q: Question, answer: Answer) -> dict[str, Any]:
     ]
     cited_hits = [any_match(golds, text) is not None for text in cited_passages]
     matched = any_match(golds, answer.answer) if answer.answerable else None
-    return {
+    record: dict[str, Any] = {
         "id": q.id,
         "kind": q.kind,
         "question": q.question,
@@ -51,6 +51,37 @@ def score_question(q: Question, answer: Answer) -> dict[str, Any]:
         "latency_ms": dict(answer.timings_ms),
         "fallback": answer.fallback,
     }
+    record["diagnosis"] = diagnose(record)
+    return record
+
+
+DIAGNOSES = ("retrieval miss", "answer-selection miss", "refusal error", "citation miss")
+
+
+def passed(record: dict[str, Any]) -> bool:
+    """A question passes when answered correctly with a correct citation, or rightly refused."""
+    if record["kind"] == "unanswerable":
+        return bool(record["refused_correctly"])
+    return bool(record["correct"] and record["cited_correct"])
+
+
+def diagnose(record: dict[str, Any]) -> str | None:
+    """Which step failed (one of `DIAGNOSES`), or None for a passing question.
+
+    Retrieval miss: no retrieved passage holds an accepted answer. Refusal error: an
+    unanswerable question answered, or an answerable one refused although a passage held
+    the answer. Answer-selection miss: answered, wrongly, from passages holding the answer.
+    Citation miss: right answer, but no cited passage holds it.
+    """
+    if passed(record):
+        return None
+    if record["kind"] == "unanswerable":
+        return "refusal error"
+    if not record["answer_in_passages"]:
+        return "retrieval miss"
+    if not record["answerable"]:
+        return "refusal error"
+    return "answer-selection miss" if not record["correct"] else "citation miss"
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -79,6 +110,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             sum(r["answer_in_passages"] for r in answerable), len(answerable)
         ),
         "fallbacks": sum(1 for r in records if r.get("fallback")),
+        "failures": {d: n for d in DIAGNOSES if (n := sum(r["diagnosis"] == d for r in records))},
         "latency_ms": {
             "p50": round(percentile(totals, 50), 1),
             "p95": round(percentile(totals, 95), 1),

@@ -11,9 +11,11 @@ from conftest import ROOT, guarded_env
 
 from evals.questions import DEFAULT_FILE, Question, load_questions
 from evals.report import changes
+from evals.run import run_questions
 from evals.score import score_question, summary_with_kinds
 from rag.errors import InvalidInput
 from rag.schema import Answer, Citation, Passage
+from rag.service import RagService
 
 DOC = "003_35ea49adf01880a5"
 
@@ -108,6 +110,33 @@ def test_refusals() -> None:
     assert right["refused_correctly"] and not wrong["refused_correctly"]
 
 
+def test_each_failure_is_put_down_to_one_step() -> None:
+    good = passage("The state of emergency will remain in effect for 60 days.")
+    other = passage("Kast promised to expel 330,000 people.", "002_abd78341d81bbe1d")
+    cases = [
+        (TACNA, answer("60 days. [1]", [good], [1]), None),
+        (TACNA, answer("No.", [other], [], answerable=False), "retrieval miss"),
+        (TACNA, answer("330,000. [1]", [other], [1]), "retrieval miss"),
+        (TACNA, answer("No.", [good], [], answerable=False), "refusal error"),
+        (TACNA, answer("330,000. [2]", [good, other], [2]), "answer-selection miss"),
+        (TACNA, answer("60 days. [2]", [good, other], [2]), "citation miss"),
+        (NONE, answer("Kast. [1]", [other], [1]), "refusal error"),
+        (NONE, answer("No.", [other], [], answerable=False), None),
+    ]
+    records = [score_question(q, a) for q, a, _ in cases]
+    assert [r["diagnosis"] for r in records] == [want for _, _, want in cases]
+    assert summary_with_kinds(records)["failures"] == {
+        "retrieval miss": 2, "answer-selection miss": 1, "refusal error": 2, "citation miss": 1,
+    }  # fmt: skip
+
+
+def test_a_citation_marker_is_not_an_answer() -> None:
+    shifts = Question("f2", "In how many shifts?", ("three",), "figure", (DOC,))
+    p = passage("They patrol in three shifts.")
+    record = score_question(shifts, answer("They patrol in two shifts. [3]", [p, p, p], [3]))
+    assert not record["correct"] and record["diagnosis"] == "answer-selection miss"
+
+
 def test_summary_by_kind() -> None:
     good = passage("The state of emergency will remain in effect for 60 days.")
     records = [
@@ -151,6 +180,11 @@ def test_baseline_changes() -> None:
          "empty answers"),
         ('{"id": "ok", "question": "q?", "answers": ["a"], "kind": "date", "sources": []}',
          "duplicate id"),
+        ('{"id": " ", "question": "q?", "answers": ["a"], "kind": "date", "sources": []}',
+         "the id is empty"),
+        ('["a list"]', "expected a JSON object"),
+        ('{"id": "x", "question": "q?", "answers": "a", "kind": "date", "sources": []}',
+         "'answers' must be a list"),
     ],
 )  # fmt: skip
 def test_bad_question_files_name_the_line(tmp_path: Path, line: str, message: str) -> None:
@@ -159,6 +193,19 @@ def test_bad_question_files_name_the_line(tmp_path: Path, line: str, message: st
     path.write_text(first + "\n" + line + "\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match=message):
         load_questions(path)
+
+
+def test_a_byte_order_mark_is_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    line = '{"id": "ok", "question": "q?", "answers": ["a"], "kind": "date", "sources": []}'
+    path.write_text(line + "\n", encoding="utf-8-sig")
+    assert [q.id for q in load_questions(path)] == ["ok"]
+
+
+def test_a_question_the_service_rejects_is_named(seeded_service: RagService) -> None:
+    too_long = Question("long-1", "word " * 400, ("x",), "figure", (DOC,))
+    with pytest.raises(InvalidInput, match="question 'long-1': the question is"):
+        run_questions(seeded_service, [too_long], progress=False)
 
 
 def rag_eval(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
@@ -190,7 +237,8 @@ def test_rag_eval_end_to_end(tmp_path: Path, seeded_copy: Path) -> None:
     record = results["questions"][0]
     assert set(record) >= {"id", "kind", "question", "answer", "answerable", "correct",
                            "cited_correct", "refused_correctly", "hit", "rank", "citations",
-                           "latency_ms", "matched"}  # fmt: skip
+                           "latency_ms", "matched", "diagnosis"}  # fmt: skip
+    assert set(record["latency_ms"]) >= {"retrieve", "generate", "total"}
     report = (out / "report.md").read_text()
     assert "| all |" in report and "Failing questions" in report
     # Against itself as baseline nothing changes; an impossible floor fails the run.
@@ -203,6 +251,7 @@ def test_rag_eval_end_to_end(tmp_path: Path, seeded_copy: Path) -> None:
                      data=seeded_copy)  # fmt: skip
     assert floor.returncode == 0
     assert "newly failing: none" in (tmp_path / "run3" / "report.md").read_text()
+    assert "since the baseline: newly failing none" in floor.stdout
 
 
 def test_rag_eval_exits_1_under_the_floor(tmp_path: Path, seeded_copy: Path) -> None:
