@@ -74,8 +74,8 @@ class ChatRequest(Strict):
         return [Turn(m.role, m.content) for m in self.messages]
 
 
-class CitationPublic(BaseModel):
-    """A `[n]` marker resolved to the article span that backs it."""
+class _SpanPublic(BaseModel):
+    """What citations and passages share: where a span of an article is, and its article."""
 
     n: int
     chunk_id: str
@@ -85,24 +85,20 @@ class CitationPublic(BaseModel):
     outlet: str | None
     char_start: int
     char_end: int
-    quote: str
     score: float
+
+
+class CitationPublic(_SpanPublic):
+    """A `[n]` marker resolved to the article span that backs it."""
+
+    quote: str
     supported: bool
 
 
-class PassagePublic(BaseModel):
+class PassagePublic(_SpanPublic):
     """A retrieved passage; `n` is the marker number that cites it."""
 
-    n: int
-    chunk_id: str
-    doc_id: str
-    title: str
-    published: date | None
-    outlet: str | None
-    char_start: int
-    char_end: int
     text: str
-    score: float
 
 
 class AnswerPublic(BaseModel):
