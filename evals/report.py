@@ -97,7 +97,7 @@ def markdown(results: dict[str, Any], baseline: dict[str, Any] | None) -> str:
                 why.append("wrong answer")
             if r["answerable"] and r["correct"] and not r["cited_correct"]:
                 why.append("citation misses the answer")
-            if not r["hit"]:
+            if r["hit"] is False:
                 why.append("no passage from a gold source retrieved")
             elif not r["answer_in_passages"]:
                 why.append("gold answer in no retrieved passage")

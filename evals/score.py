@@ -1,7 +1,8 @@
 """Score answers against the gold, deterministically, and summarise by kind.
 
 Answer accuracy and citation metrics are over answerable questions; refusal accuracy
-over all questions; retrieval metrics use the first passage from a gold source document.
+over all questions; retrieval metrics use the first passage from a gold source document,
+over the answerable questions that name their sources.
 """
 
 from collections.abc import Sequence
@@ -43,7 +44,7 @@ def score_question(q: Question, answer: Answer) -> dict[str, Any]:
         "citation_hits": sum(cited_hits),
         "citation_count": len(cited_passages),
         "refused_correctly": answer.answerable == q.answerable,
-        "hit": rank is not None,
+        "hit": rank is not None if q.sources else None,  # unmeasured without gold sources
         "rank": rank,
         "answer_in_passages": any(any_match(golds, p.text) for p in answer.passages),
         "matched": matched,
@@ -91,6 +92,7 @@ def _ratio(part: int, whole: int) -> float | None:
 def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Summary metrics for a list of per-question records (see evals/README.md)."""
     answerable = [r for r in records if r["kind"] != "unanswerable"]
+    sourced = [r for r in answerable if r["hit"] is not None]
     cites = sum(r["citation_count"] for r in answerable)
     totals = [float(r["latency_ms"].get("total", 0.0)) for r in records]
     firsts = [
@@ -102,9 +104,9 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "cited_accuracy": _ratio(sum(r["cited_correct"] for r in answerable), len(answerable)),
         "citation_precision": _ratio(sum(r["citation_hits"] for r in answerable), cites),
         "refusal_accuracy": _ratio(sum(r["refused_correctly"] for r in records), len(records)),
-        "hit_at_k": _ratio(sum(r["hit"] for r in answerable), len(answerable)),
-        "mrr": round(sum(1 / r["rank"] for r in answerable if r["rank"]) / len(answerable), 4)
-        if answerable
+        "hit_at_k": _ratio(sum(r["hit"] for r in sourced), len(sourced)),
+        "mrr": round(sum(1 / r["rank"] for r in sourced if r["rank"]) / len(sourced), 4)
+        if sourced
         else None,
         "answer_in_passages": _ratio(
             sum(r["answer_in_passages"] for r in answerable), len(answerable)

@@ -137,6 +137,18 @@ def test_a_citation_marker_is_not_an_answer() -> None:
     assert not record["correct"] and record["diagnosis"] == "answer-selection miss"
 
 
+def test_retrieval_is_unmeasured_without_gold_sources() -> None:
+    unsourced = Question("f3", "How long?", ("60 days",), "figure", ())
+    good = passage("The state of emergency will remain in effect for 60 days.")
+    records = [
+        score_question(unsourced, answer("60 days [1]", [good], [1])),
+        score_question(TACNA, answer("60 days [1]", [passage("x", "000_x"), good], [1])),
+    ]
+    assert records[0]["hit"] is None and records[0]["correct"]
+    s = summary_with_kinds(records)
+    assert s["hit_at_k"] == 1.0 and s["mrr"] == 0.5 and s["answer_accuracy"] == 1.0
+
+
 def test_summary_by_kind() -> None:
     good = passage("The state of emergency will remain in effect for 60 days.")
     records = [
