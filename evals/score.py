@@ -40,7 +40,8 @@ def score_question(q: Question, answer: Answer) -> dict[str, Any]:
         "answer": answer.answer,
         "answerable": answer.answerable,
         "correct": q.answerable and matched is not None,
-        "cited_correct": q.answerable and answer.answerable and any(cited_hits),
+        # Answered correctly, and a cited passage holds an accepted answer.
+        "cited_correct": q.answerable and matched is not None and any(cited_hits),
         "citation_hits": sum(cited_hits),
         "citation_count": len(cited_passages),
         "refused_correctly": answer.answerable == q.answerable,
