@@ -60,6 +60,7 @@ def llm_service(seeded_dir: Path, port: int, **overrides: object) -> RagService:
     values: dict[str, object] = {
         "data_dir": seeded_dir, "generator": "openai", "openai_model": ALIAS,
         "openai_base_url": f"http://127.0.0.1:{port}/v1", "openai_max_retries": 0,
+        "openai_timeout_s": 180,  # a busy 2-core machine slows llama.cpp a lot
     }  # fmt: skip
     return RagService(load_settings(**{**values, **overrides}))
 
