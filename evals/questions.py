@@ -9,6 +9,8 @@ from rag.errors import InvalidInput
 
 Kind = Literal["date", "actor", "figure", "unanswerable"]
 KINDS: tuple[Kind, ...] = ("date", "actor", "figure", "unanswerable")
+Split = Literal["dev", "test"]
+SPLITS: tuple[Split, ...] = ("dev", "test")
 DEFAULT_FILE = Path(__file__).resolve().parent / "questions.jsonl"
 
 
@@ -21,6 +23,7 @@ class Question:
     answers: tuple[str, ...]
     kind: Kind
     sources: tuple[str, ...]
+    split: Split = "test"  # tune on `dev` only; the gate in `make test` runs on `test`
 
     @property
     def answerable(self) -> bool:
@@ -41,12 +44,16 @@ def parse_line(line: str, where: str) -> Question:
         raise InvalidInput(f"{where}: not valid JSON ({exc.msg})") from exc
     if not isinstance(data, dict):
         raise InvalidInput(f"{where}: expected a JSON object")
-    missing = [k for k in ("id", "question", "answers", "kind", "sources") if k not in data]
+    missing = [
+        k for k in ("id", "question", "answers", "kind", "sources", "split") if k not in data
+    ]
     if missing:
         raise InvalidInput(f"{where}: missing field(s) {', '.join(missing)}")
     kind = data["kind"]
     if kind not in KINDS:
         raise InvalidInput(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if data["split"] not in SPLITS:
+        raise InvalidInput(f"{where}: split {data['split']!r} is not one of {', '.join(SPLITS)}")
     if not isinstance(data["id"], str) or not isinstance(data["question"], str):
         raise InvalidInput(f"{where}: 'id' and 'question' must be strings")
     if not data["id"].strip():
@@ -59,7 +66,9 @@ def parse_line(line: str, where: str) -> Question:
         raise InvalidInput(f"{where}: an unanswerable question has empty answers and sources")
     if kind != "unanswerable" and not answers:
         raise InvalidInput(f"{where}: an answerable question needs at least one answer")
-    return Question(data["id"], data["question"], answers, cast(Kind, kind), sources)
+    return Question(
+        data["id"], data["question"], answers, cast(Kind, kind), sources, cast(Split, data["split"])
+    )
 
 
 def load_questions(path: Path) -> list[Question]:

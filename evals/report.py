@@ -12,6 +12,7 @@ COLUMNS = (
     ("cited_accuracy", "cited acc"),
     ("citation_precision", "cite prec"),
     ("refusal_accuracy", "refusal acc"),
+    ("unanswerable_refused", "unans refused"),
     ("hit_at_k", "hit@k"),
     ("mrr", "MRR"),
     ("p50", "p50 ms"),
@@ -60,14 +61,18 @@ def markdown(results: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     lines = [
         "# Eval report",
         "",
+        f"corpus `{run.get('corpus', 'seeds')}`, split `{run.get('split', 'all')}`, "
         f"generator `{run['generator']}`, embedder `{run['embedder']}`, top_k {run['top_k']}, "
         f"chunks {run['chunk_size']}/{run['chunk_overlap']}, git `{run['git_sha']}`, "
         f"{run['timestamp']}",
-        "",
-        "| kind | " + " | ".join(label for _, label in COLUMNS) + " |",
-        "|---" * (len(COLUMNS) + 1) + "|",
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(summary)]
+    parts = dict(summary.get("by_split", {}))
+    if len(parts) != 1:
+        parts["all"] = summary
+    for name, part in parts.items():
+        lines += ["", f"### {name}", "", "| kind | " + " | ".join(lb for _, lb in COLUMNS) + " |",
+                  "|---" * (len(COLUMNS) + 1) + "|"]  # fmt: skip
+        lines += ["| " + " | ".join(row) + " |" for row in rows(part)]
     judge = results.get("judge")
     if judge:
         lines += ["", f"LLM judge ({judge['model']}): {judge['supported']} of {judge['measured']} "
@@ -102,7 +107,7 @@ def markdown(results: dict[str, Any], baseline: dict[str, Any] | None) -> str:
             elif not r["answer_in_passages"]:
                 why.append("gold answer in no retrieved passage")
         lines += [
-            f"### {r['id']} ({r['kind']}): {r['question']}",
+            f"### {r['id']} ({r['kind']}, {r.get('split', '-')}): {r['question']}",
             f"- why: {why[0]} ({'; '.join(why[1:])})",
             f"- answer: {r['answer']}",
             f"- gold: {', '.join(r['gold']) or '(refusal)'}",

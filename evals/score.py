@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evals.normalize import any_match
-from evals.questions import KINDS, Question
+from evals.questions import KINDS, SPLITS, Question
 from rag.schema import Answer, citation_dict
 
 
@@ -27,14 +27,15 @@ def score_question(q: Question, answer: Answer) -> dict[str, Any]:
     """The per-question record of results.json."""
     golds = list(q.answers)
     rank = next((i for i, p in enumerate(answer.passages, start=1) if p.doc_id in q.sources), None)
-    cited_passages = [
-        answer.passages[c.n - 1].text for c in answer.citations if 1 <= c.n <= len(answer.passages)
-    ]
-    cited_hits = [any_match(golds, text) is not None for text in cited_passages]
+    # A citation counts only when its quote, the exact span shown to the reader, states
+    # the answer: the chunk around it holding the answer is not enough.
+    cited_quotes = [c.quote for c in answer.citations]
+    cited_hits = [any_match(golds, quote) is not None for quote in cited_quotes]
     matched = any_match(golds, answer.answer) if answer.answerable else None
     record: dict[str, Any] = {
         "id": q.id,
         "kind": q.kind,
+        "split": q.split,
         "question": q.question,
         "gold": golds,
         "answer": answer.answer,
@@ -43,7 +44,7 @@ def score_question(q: Question, answer: Answer) -> dict[str, Any]:
         # Answered correctly, and a cited passage holds an accepted answer.
         "cited_correct": q.answerable and matched is not None and any(cited_hits),
         "citation_hits": sum(cited_hits),
-        "citation_count": len(cited_passages),
+        "citation_count": len(cited_quotes),
         "refused_correctly": answer.answerable == q.answerable,
         "hit": rank is not None if q.sources else None,  # unmeasured without gold sources
         "rank": rank,
@@ -105,6 +106,10 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "cited_accuracy": _ratio(sum(r["cited_correct"] for r in answerable), len(answerable)),
         "citation_precision": _ratio(sum(r["citation_hits"] for r in answerable), cites),
         "refusal_accuracy": _ratio(sum(r["refused_correctly"] for r in records), len(records)),
+        "unanswerable_refused": _ratio(
+            sum(r["refused_correctly"] for r in records if r["kind"] == "unanswerable"),
+            sum(r["kind"] == "unanswerable" for r in records),
+        ),
         "hit_at_k": _ratio(sum(r["hit"] for r in sourced), len(sourced)),
         "mrr": round(sum(1 / r["rank"] for r in sourced if r["rank"]) / len(sourced), 4)
         if sourced
@@ -130,5 +135,16 @@ def summary_with_kinds(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         kind: summarise([r for r in records if r["kind"] == kind])
         for kind in KINDS
         if any(r["kind"] == kind for r in records)
+    }
+    return summary
+
+
+def summary_with_splits(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The summary by kind of all records, plus one for each split present."""
+    summary = summary_with_kinds(records)
+    summary["by_split"] = {
+        split: summary_with_kinds([r for r in records if r.get("split") == split])
+        for split in SPLITS
+        if any(r.get("split") == split for r in records)
     }
     return summary

@@ -6,10 +6,10 @@ marker against the passages afterwards, whoever wrote it.
 """
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from rag.schema import Passage
+from rag.schema import Citation, Conflict, Passage
 
 REFUSAL = "The articles do not contain an answer to this question."
 
@@ -20,6 +20,11 @@ class Draft:
 
     text: str
     answerable: bool
+    # Set by a generator that cites exact spans itself (the reader); None means the
+    # text's `[n]` markers still need checking and resolving (`rag.citations`).
+    citations: list[Citation] | None = None
+    corroborated_by: list[str] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
 
 
 class Generator(Protocol):
@@ -35,9 +40,11 @@ class Generator(Protocol):
         """The whole answer at once."""
         ...
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
         """The answer as text pieces; joined they equal `generate(...).text`.
 
-        A refusal streams exactly `REFUSAL`, which is how a caller recognises it.
+        The last item may be the `Draft` the pieces spell, carrying what text cannot
+        (refusal as a flag, citations, corroboration). Without it, a refusal streams
+        exactly `REFUSAL`, which is how a caller recognises it.
         """
         ...

@@ -14,6 +14,7 @@ from rag.config import Settings
 from rag.documents import find_article_files, load_article
 from rag.embed import Embedder
 from rag.errors import InvalidInput
+from rag.nlp import annotate
 from rag.schema import Article
 from rag.store import Store
 
@@ -62,10 +63,13 @@ def ingest_article(
         existing.outlet,
     ) == (article.title, article.published, article.outlet)
     if existing is not None and existing.sha256 == article.sha256 and same_meta:
+        stored = store.get_annotations([article.doc_id]).get(article.doc_id)
+        if stored is None or stored[0] != article.sha256:  # from an older version of rag
+            store.put_annotation(article.doc_id, article.sha256, annotate(article.text))
         return "unchanged", 0
     chunks = split_article(article, settings.chunk_size, settings.chunk_overlap)
     vectors = embedder.embed_documents([c.text for c in chunks])
-    store.write_document(article, chunks, vectors)
+    store.write_document(article, chunks, vectors, annotate(article.text))
     return ("created" if existing is None else "updated"), len(chunks)
 
 

@@ -92,6 +92,7 @@ def to_passage(node: BaseNode, score: float) -> Passage:
         published=date.fromisoformat(published) if published else None,
         outlet=meta.get("outlet") or None,
         score=score,
+        doc_sha=str(meta.get("doc_sha", "")),
     )
 
 

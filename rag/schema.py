@@ -67,6 +67,7 @@ class Passage:
     score: float
     dense_rank: int | None = None
     bm25_rank: int | None = None
+    doc_sha: str = ""  # hash of the article text the chunk was cut from
 
 
 @dataclass
@@ -84,6 +85,17 @@ class Citation:
     quote: str
     score: float
     supported: bool
+    answer_start: int | None = None  # the short answer's offsets in the article, if any
+    answer_end: int | None = None
+
+
+@dataclass
+class Conflict:
+    """A retrieved document that states another value than the answer."""
+
+    doc_id: str
+    value: str
+    quote: str
 
 
 @dataclass
@@ -100,6 +112,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     fallback: str | None = None  # generator used instead when the LLM's answer was made up
     unsupported: list[str] = field(default_factory=list)  # sentences no passage backs
+    corroborated_by: list[str] = field(default_factory=list)  # documents stating the answer
+    conflicts: list[Conflict] = field(default_factory=list)  # documents stating another value
 
 
 def _iso(day: date | None) -> str | None:
@@ -120,6 +134,8 @@ def citation_dict(c: Citation) -> dict[str, object]:
         "quote": c.quote,
         "score": c.score,
         "supported": c.supported,
+        "answer_start": c.answer_start,
+        "answer_end": c.answer_end,
     }
 
 
@@ -150,6 +166,10 @@ def answer_dict(a: Answer, *, with_passages: bool = False) -> dict[str, object]:
         "generator": a.generator,
         "fallback": a.fallback,
         "unsupported": a.unsupported,
+        "corroborated_by": a.corroborated_by,
+        "conflicts": [
+            {"doc_id": c.doc_id, "value": c.value, "quote": c.quote} for c in a.conflicts
+        ],
     }
     if with_passages:
         out["passages"] = [passage_dict(i, p) for i, p in enumerate(a.passages, start=1)]

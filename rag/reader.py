@@ -1,0 +1,352 @@
+"""The offline default answerer: a reader that picks the short answer out of the passages.
+
+1. The question is analysed (`rag.question`): the entity labels it expects and its
+   weighted terms.
+2. Each whole sentence of each passage is scored by how much of the question's weight
+   it matches (lemmas from the annotation made at ingest, `rag.nlp`), and each entity of
+   an expected label in it is a candidate, scored by that sentence match, how close it
+   sits to the matched terms, how much of the question its passage covers, the passage's
+   retrieval rank, and how many documents state the same value.
+3. It refuses when no candidate of the expected type exists, when the passage misses
+   one of the question's key terms (its names, numbers and rare nouns), or when the best
+   score is under `MIN_SCORE` (chosen on the dev split; evals/README.md).
+
+The answer leads with the short answer, then quotes the sentence that states it:
+`60 days — "The state … for 60 days …" [1]`. Questions that expect no entity (what did
+… say) are answered by the sentence alone. Left out: rewriting sentences (the quote is
+the article's own words, so it cannot drift), and answers spanning two sentences.
+"""
+
+import bisect
+import calendar
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rag.generate import REFUSAL, Draft
+from rag.nlp import Annotation, Entity, Token, annotate
+from rag.question import TIME_UNITS, Question, Term, analyse_question
+from rag.schema import Citation, Conflict, Passage
+
+# Weights of a candidate's score. Tuned on the dev split only (evals/README.md).
+W_SENTENCE = 1.0  # share of the question's term weight the sentence matches
+W_PASSAGE = 0.35  # share the whole passage (and its title) matches
+W_NEAR = 0.6  # the candidate's closeness to the matched terms
+W_RANK = 0.15  # 1 / retrieval rank of the passage
+W_LABEL = 0.2  # the expected label the question prefers (PERSON before ORG for "who")
+W_AGREE = 0.08  # per further document stating the same value (up to 3)
+W_FOCUS = 0.25  # the asked-about noun right by the value ("300 people" for "how many people")
+W_KIND = 0.3  # a length of time where a date is asked, or the reverse
+NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
+MIN_SCORE = 0.55  # below this the best candidate is taken as not answering
+MIN_SENTENCE = 0.25  # a sentence must match this share of the question's weight
+CONFLICT_SHARE = 0.8  # a document's own best value counts as a conflict above this share
+
+Annotations = Callable[[Sequence[Passage]], list[Annotation]]
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed, curly quotes straightened (for comparing values)."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return text.replace("’", "'").replace("‘", "'").lower()
+
+
+_CALENDAR = frozenset(
+    fold(name) for name in (*calendar.month_name, *calendar.month_abbr, *calendar.day_name) if name
+)
+
+
+def is_duration(text: str) -> bool:
+    """Whether a DATE entity is a length of time ("60 days", "two-month") rather than a point
+    in time ("March 2020", "Monday"): spaCy labels both DATE."""
+    words = re.findall(r"[a-z]+|\d+", fold(text))
+    has_unit = any(w.rstrip("s") in TIME_UNITS for w in words)
+    has_point = any(w in _CALENDAR or (w.isdigit() and len(w) == 4) for w in words)
+    return has_unit and not has_point
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether two lower-case words are the same word or one extends the other by a short
+    suffix ("chile"/"chilean"); the lemmatizer leaves such derived words apart."""
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= 4
+
+
+@dataclass
+class Candidate:
+    """A possible answer: an entity (or a whole sentence) of one passage, with its score."""
+
+    passage: int  # 1-based
+    doc_id: str
+    sentence: tuple[int, int]  # article offsets
+    value: tuple[int, int] | None  # article offsets of the short answer, None for a sentence
+    label: str
+    text: str
+    sentence_match: float
+    score: float = 0.0
+    key: str = ""  # canonical value, for agreement between documents
+    docs: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _PassageView:
+    """A passage with its annotation: sentences inside it, content words, entities."""
+
+    number: int
+    passage: Passage
+    sentences: list[tuple[int, int]]
+    tokens: list[Token]
+    entities: list[Entity]
+    title_words: list[str]
+
+    def text(self, start: int, end: int) -> str:
+        offset = self.passage.char_start
+        return self.passage.text[start - offset : end - offset]
+
+
+def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView:
+    lo, hi = passage.char_start, passage.char_end
+    return _PassageView(
+        number,
+        passage,
+        [(a, b) for a, b in annotation.sentences if a >= lo and b <= hi],
+        [t for t in annotation.tokens if t.start >= lo and t.end <= hi],
+        [e for e in annotation.entities if e.start >= lo and e.end <= hi],
+        re.findall(r"\w+", fold(passage.title)),
+    )
+
+
+def _matches(term: Term, tokens: Sequence[Token], text_of: Callable[[Token], str]) -> list[int]:
+    """Indexes of the tokens that match a question term (by lemma or surface form)."""
+    lemma, word = term.lemma, fold(term.text)
+    return [
+        i
+        for i, t in enumerate(tokens)
+        if _related(lemma, t.lemma) or _related(word, fold(text_of(t)))
+    ]
+
+
+@lru_cache(maxsize=4096)
+def _date_key(text: str) -> str:
+    import dateparser
+
+    parsed = dateparser.parse(text, languages=["en"], settings={"PREFER_DAY_OF_MONTH": "first"})
+    return parsed.date().isoformat() if parsed else fold(text)
+
+
+def canonical(text: str, label: str) -> str:
+    """A value in a form that makes two spellings of it equal ("Nov. 29" = "November 29")."""
+    folded = re.sub(r"^the\s+", "", fold(text)).strip(" .,'\"")
+    if label in ("DATE", "TIME") and re.search(r"\d", text) and re.search(r"[A-Za-z]", text):
+        return _date_key(text)
+    if label == "PERSON":
+        return folded.split()[-1] if folded.split() else folded  # people go by surname
+    return re.sub(r"(?<=\d),(?=\d{3})", "", folded)
+
+
+class Reader:
+    """Answers with the short answer and the sentence that states it, or refuses."""
+
+    name = "extractive"
+
+    def __init__(self, annotations: Annotations) -> None:
+        self._annotations = annotations
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        """Always ready: it needs only the bundled spaCy model."""
+
+    # -- scoring -------------------------------------------------------------------
+
+    def candidates(self, question: str, passages: Sequence[Passage]) -> list[Candidate]:
+        """Every candidate answer of the passages, scored, best first."""
+        q = analyse_question(question)
+        total = sum(t.weight for t in q.terms) or 1.0
+        q_words = {fold(w) for w in re.findall(r"\w+", question)}
+        views = [
+            _view(n, p, a)
+            for n, (p, a) in enumerate(zip(passages, self._annotations(passages), strict=True), 1)
+        ]
+        found: list[Candidate] = []
+        for view in views:
+            found += self._passage_candidates(q, view, total, q_words)
+        self._agree(found)
+        return sorted(found, key=lambda c: c.score, reverse=True)
+
+    def _passage_candidates(
+        self, q: Question, view: _PassageView, total: float, q_words: set[str]
+    ) -> list[Candidate]:
+        def token_text(t: Token) -> str:
+            return view.text(t.start, t.end)
+
+        covered = 0.0
+        positions: dict[str, list[int]] = {}  # term lemma -> token indexes in the passage
+        focus = q.focus
+        if not q.typed and focus and not any(_related(focus, t.lemma) for t in view.tokens):
+            return []  # "what is the population of …" needs "population"
+        for term in q.terms:
+            hits = _matches(term, view.tokens, token_text)
+            in_title = any(_related(fold(term.text), w) for w in view.title_words)
+            if hits:
+                positions[term.lemma] = hits
+            if hits or in_title:
+                covered += term.weight
+            elif term.key:
+                return []  # the passage is not about what the question names
+        passage_match = covered / total
+        starts = [t.start for t in view.tokens]
+        out = []
+        for s_start, s_end in view.sentences:
+            lo, hi = bisect.bisect_left(starts, s_start), bisect.bisect_left(starts, s_end)
+            in_sentence = {
+                lemma: [i for i in idx if lo <= i < hi] for lemma, idx in positions.items()
+            }
+            weights = {t.lemma: t.weight for t in q.terms}
+            match = sum(weights[lemma] for lemma, idx in in_sentence.items() if idx) / total
+            if match < MIN_SENTENCE:
+                continue
+            base = W_SENTENCE * match + W_PASSAGE * passage_match + W_RANK / view.number
+            sentence = (s_start, s_end)
+            if not q.typed:
+                out.append(Candidate(view.number, view.passage.doc_id, sentence, None, "",
+                                     view.text(s_start, s_end), match, base))  # fmt: skip
+                continue
+            for ent in view.entities:
+                if not (s_start <= ent.start and ent.end <= s_end) or ent.label not in q.labels:
+                    continue
+                text = view.text(ent.start, ent.end)
+                words = {fold(w) for w in re.findall(r"\w+", text)}
+                if not words or all(any(_related(w, q) for q in q_words) for w in words):
+                    continue  # the question already says it
+                at = bisect.bisect_left(starts, ent.start)
+                near = (
+                    sum(
+                        weights[lemma] * max(math.exp(-abs(i - at) / NEAR_WORDS) for i in idx)
+                        for lemma, idx in in_sentence.items()
+                        if idx
+                    )
+                    / total
+                )
+                rank = q.labels.index(ent.label)
+                score = base + W_NEAR * near + W_LABEL * (1 - rank / len(q.labels))
+                if q.focus and any(
+                    _related(q.focus, t.lemma)
+                    for t in view.tokens[max(lo, at - 1) : at + 4]
+                    if t.start >= ent.start
+                ):
+                    score += W_FOCUS
+                if (
+                    q.duration is not None
+                    and ent.label == "DATE"
+                    and is_duration(text) != q.duration
+                ):
+                    score -= W_KIND
+                value = (ent.start, ent.end)
+                out.append(Candidate(view.number, view.passage.doc_id, sentence, value,
+                                     ent.label, text, match, score))  # fmt: skip
+        return out
+
+    @staticmethod
+    def _agree(found: list[Candidate]) -> None:
+        """Reward values stated by several documents; remember which documents state them."""
+        if not found:
+            return
+        best = max(c.score for c in found)
+        strong = [c for c in found if c.value is not None and c.score >= 0.6 * best]
+        groups: dict[str, set[str]] = {}
+        for c in strong:
+            c.key = canonical(c.text, c.label)
+            groups.setdefault(c.key, set()).add(c.doc_id)
+        for c in strong:
+            c.docs = groups[c.key]
+            c.score += W_AGREE * min(len(c.docs) - 1, 3)
+
+    # -- answering -----------------------------------------------------------------
+
+    def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
+        if not passages:
+            return Draft(REFUSAL, answerable=False)
+        ranked = self.candidates(question, passages)
+        if not ranked or ranked[0].score < MIN_SCORE:
+            return Draft(REFUSAL, answerable=False)
+        best = ranked[0]
+        passage = passages[best.passage - 1]
+        offset = passage.char_start
+        quote = passage.text[best.sentence[0] - offset : best.sentence[1] - offset]
+        if best.value is None:
+            text = f"{quote} [{best.passage}]"
+        else:
+            text = f'{best.text} — "{quote}" [{best.passage}]'
+        citation = Citation(
+            n=best.passage,
+            chunk_id=passage.chunk_id,
+            doc_id=passage.doc_id,
+            title=passage.title,
+            published=passage.published,
+            outlet=passage.outlet,
+            char_start=best.sentence[0],
+            char_end=best.sentence[1],
+            quote=quote,
+            score=round(passage.score, 6),
+            supported=True,  # the quote is the article's own sentence holding the value
+            answer_start=best.value[0] if best.value else None,
+            answer_end=best.value[1] if best.value else None,
+        )
+        return Draft(
+            text,
+            answerable=True,
+            citations=[citation],
+            corroborated_by=sorted(best.docs) if best.value else [],
+            conflicts=self._conflicts(best, ranked, passages),
+        )
+
+    @staticmethod
+    def _conflicts(
+        best: Candidate, ranked: list[Candidate], passages: Sequence[Passage]
+    ) -> list[Conflict]:
+        """Documents whose own best value for the question differs from the answer."""
+        if best.value is None:
+            return []
+        out: list[Conflict] = []
+        seen = set(best.docs) | {best.doc_id}
+        for c in ranked:
+            if c.doc_id in seen or c.value is None:
+                continue
+            seen.add(c.doc_id)  # only a document's own best candidate speaks for it
+            if c.key and c.key != best.key and c.score >= CONFLICT_SHARE * best.score:
+                p = passages[c.passage - 1]
+                quote = p.text[c.sentence[0] - p.char_start : c.sentence[1] - p.char_start]
+                out.append(Conflict(c.doc_id, c.text, quote))
+        return out
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        draft = self.generate(question, passages)
+        yield from re.findall(r"\S+\s*", draft.text)
+        yield draft
+
+
+def passage_annotations(
+    lookup: Callable[[Sequence[str]], dict[str, tuple[str, Annotation]]],
+) -> Annotations:
+    """Annotations for passages from the store's `get_annotations`; a passage whose stored
+    annotation is missing or of another text (an index from an older version) is
+    annotated on the spot."""
+
+    def annotations(passages: Sequence[Passage]) -> list[Annotation]:
+        stored = lookup([p.doc_id for p in passages])
+        out = []
+        for p in passages:
+            sha, annotation = stored.get(p.doc_id, ("", None))
+            if annotation is None or (p.doc_sha and sha != p.doc_sha):
+                annotation = annotate(p.text).shifted(p.char_start)
+            out.append(annotation)
+        return out
+
+    return annotations
