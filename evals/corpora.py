@@ -47,9 +47,8 @@ def bbc_articles(listing: Path = BBC_LIST) -> list[Article]:
 
 
 def _ingest_seeds(service: RagService) -> None:
-    folder = service.settings.seeds_dir
-    if service.needs_ingest(folder):
-        service.ingest_folder(folder)
+    # Unchanged articles cost a lookup; an index from an older version gains annotations.
+    service.ingest_folder(service.settings.seeds_dir)
 
 
 def _ingest_bbc(service: RagService) -> None:

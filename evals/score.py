@@ -31,7 +31,15 @@ def score_question(q: Question, answer: Answer) -> dict[str, Any]:
     # the answer: the chunk around it holding the answer is not enough.
     cited_quotes = [c.quote for c in answer.citations]
     cited_hits = [any_match(golds, quote) is not None for quote in cited_quotes]
-    matched = any_match(golds, answer.answer) if answer.answerable else None
+    # An answer that names its short answer (the reader's `answer_start`/`answer_end`) is
+    # judged on it alone: the quoted sentence after it holds other values too.
+    shorts = [
+        c.quote[c.answer_start - c.char_start : c.answer_end - c.char_start]
+        for c in answer.citations
+        if c.answer_start is not None and c.answer_end is not None
+    ]
+    judged = " ; ".join(shorts) if shorts else answer.answer
+    matched = any_match(golds, judged) if answer.answerable else None
     record: dict[str, Any] = {
         "id": q.id,
         "kind": q.kind,

@@ -48,7 +48,7 @@ NOUN_CLASSES: dict[tuple[str, ...], tuple[str, ...]] = {
      "profit", "loss", "income", "value", "worth", "sum", "fund", "funding", "investment",
      "bid", "offer", "debt", "dollar", "pound", "euro", "turnover", "sale", "earnings",
      "spending", "bill", "compensation", "payment", "valuation"): ("MONEY", "CARDINAL"),
-    ("percentage", "percent", "proportion", "share", "rate"): ("PERCENT", "CARDINAL"),
+    ("percentage", "percent", "proportion", "share", "rate", "stake"): ("PERCENT", "CARDINAL"),
     ("country", "city", "town", "region", "province", "nation", "capital", "place", "area",
      "village", "county", "location", "state", "continent", "island", "district",
      "venue", "stadium", "airport", "port"): (*PLACE, "ORG"),
@@ -58,7 +58,8 @@ NOUN_CLASSES: dict[tuple[str, ...], tuple[str, ...]] = {
      "maker", "manufacturer", "retailer", "studio", "label", "court", "council",
      "committee", "authority", "force", "operator", "brand", "website", "business",
      "insurer", "regulator", "watchdog", "charity", "university", "school", "publisher",
-     "developer", "supplier", "rival", "chain", "store", "band", "side"): ("ORG", "GPE", "PERSON"),
+     "developer", "supplier", "rival", "chain", "store", "band", "side",
+     "house"): ("ORG", "PERSON"),
     ("person", "man", "woman", "player", "leader", "official", "politician", "minister",
      "president", "chancellor", "chief", "executive", "boss", "director", "actor",
      "actress", "singer", "star", "manager", "coach", "spokesman", "spokeswoman",
@@ -78,12 +79,17 @@ NOUN_CLASSES: dict[tuple[str, ...], tuple[str, ...]] = {
      "gadget", "service", "system", "technology", "format"): ("PRODUCT", "ORG"),
     ("language",): ("LANGUAGE", "NORP"),
     ("number", "amount", "total", "figure", "count", "quantity", "score", "margin"): COUNT,
-    ("distance", "length", "height", "size", "weight", "depth", "width"): ("QUANTITY",),
+    ("distance", "length", "height", "weight", "depth", "width"): ("QUANTITY",),
+    ("size",): ("QUANTITY", "PERCENT", "MONEY", "CARDINAL"),
     ("age",): ("DATE", "CARDINAL"),
 }  # fmt: skip
 NOUN_LABELS = {noun: labels for nouns, labels in NOUN_CLASSES.items() for noun in nouns}
 TIME_UNITS = frozenset({"second", "minute", "hour", "day", "week", "month", "year", "decade"})
 WH_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "how", "why"})
+# Verbs that make "how much" ask for money ("how much did they pay").
+MONEY_VERBS = frozenset({"pay", "cost", "spend", "raise", "earn", "fetch", "sell", "buy",
+                         "invest", "owe", "charge", "lose", "make", "borrow", "lend", "bid",
+                         "offer", "save", "fine", "value", "worth", "budget"})  # fmt: skip
 # Words of a question that say what is asked, not what it is about.
 ASKING = frozenset({"name", "tell", "give", "happen", "happened", "do", "say", "call"})
 
@@ -111,6 +117,7 @@ class Question:
         """The focus when it names what is counted or measured ("soldiers"), not the type of
         the answer ("which company", "what number"): an answer states it next to the value."""
         return self.focus if self.focus and self.focus not in NOUN_LABELS else None
+
     terms: tuple[Term, ...]
     entities: tuple[str, ...]  # names, dates and numbers the question itself states
     # True when a length of time is asked ("how long", "how many years"), False when a
@@ -148,6 +155,8 @@ def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...]
         if word == "how":
             if nxt in ("many", "much"):
                 noun = _head_noun(tokens, i + 2)
+                if nxt == "much" and noun is None and any(t[2] in MONEY_VERBS for t in tokens):
+                    return ("MONEY", "CARDINAL", "QUANTITY", "PERCENT"), None
                 if noun in NOUN_LABELS and NOUN_LABELS[noun] in (WHEN, ("MONEY", "CARDINAL")):
                     # "how many years", "how much money"
                     return tuple(dict.fromkeys(NOUN_LABELS[noun] + HOW[nxt])), noun

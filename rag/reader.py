@@ -27,20 +27,27 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from wordfreq import zipf_frequency
+
 from rag.generate import REFUSAL, Draft
 from rag.nlp import Annotation, Entity, Token, annotate
 from rag.question import TIME_UNITS, Question, Term, analyse_question
 from rag.schema import Citation, Conflict, Passage
 
-# Weights of a candidate's score. Tuned on the dev split only (evals/README.md).
-W_SENTENCE = 1.0  # share of the question's term weight the sentence matches
-W_PASSAGE = 0.35  # share the whole passage (and its title) matches
-W_NEAR = 0.6  # the candidate's closeness to the matched terms
-W_RANK = 0.15  # 1 / retrieval rank of the passage
-W_LABEL = 0.2  # the expected label the question prefers (PERSON before ORG for "who")
-W_AGREE = 0.08  # per further document stating the same value (up to 3)
-W_FOCUS = 0.25  # the asked-about noun right by the value ("300 people" for "how many people")
-W_KIND = 0.3  # a length of time where a date is asked, or the reverse
+# Weights of a candidate's features (its score is their weighted sum). Chosen on the dev
+# split only, by `python -m evals.tune` (evals/README.md).
+WEIGHTS: dict[str, float] = {
+    "sentence": 1.0,  # share of the question's term weight the sentence matches
+    "passage": 0.35,  # share the whole passage (and its title) matches
+    "near": 0.6,  # closeness of the value to the matched terms
+    "rank": 0.15,  # 1 / retrieval rank of the passage
+    "label": 0.2,  # the expected label the question prefers (PERSON before ORG for "who")
+    "agree": 0.08,  # further documents stating the same value (up to 3)
+    "focus": 0.25,  # +1 "300 people" for "how many people", -1 no "people" in the sentence
+    "kind": 0.3,  # -1 for a length of time where a date is asked, or the reverse
+    "precise": 0.3,  # how precisely a date answer pins a point in time (`date_precision`)
+    "common": -0.3,  # the value is one common English word ("State"): likely a tagging slip
+}
 NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
 MIN_SCORE = 0.55  # below this the best candidate is taken as not answering
 MIN_SENTENCE = 0.25  # a sentence must match this share of the question's weight
@@ -56,6 +63,7 @@ def fold(text: str) -> str:
     return text.replace("’", "'").replace("‘", "'").lower()
 
 
+_WEEKDAYS = frozenset(fold(name) for name in calendar.day_name)
 _CALENDAR = frozenset(
     fold(name) for name in (*calendar.month_name, *calendar.month_abbr, *calendar.day_name) if name
 )
@@ -68,6 +76,36 @@ def is_duration(text: str) -> bool:
     has_unit = any(w.rstrip("s") in TIME_UNITS for w in words)
     has_point = any(w in _CALENDAR or (w.isdigit() and len(w) == 4) for w in words)
     return has_unit and not has_point
+
+
+def date_precision(text: str) -> float:
+    """How precisely a DATE entity pins a point in time: 1 for a day of a month of a year,
+    less for a year, a month or a weekday, 0 for "this month" or "a week ago"."""
+    words = re.findall(r"[a-z]+|\d+", fold(text))
+    year = any(w.isdigit() and len(w) == 4 for w in words)
+    month = any(w in _CALENDAR and w not in _WEEKDAYS for w in words)
+    day = month and any(w.isdigit() and len(w) <= 2 for w in words)
+    weekday = any(w in _WEEKDAYS for w in words)
+    return min(1.0, 0.5 * year + 0.3 * month + 0.2 * day + 0.3 * weekday)
+
+
+def answer_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """An entity's span made whole as a value (offsets into `text`).
+
+    The small English model often leaves out a currency sign or a magnitude glued to the
+    number ("£" and "m" of "£500m", "bn" of "$6.58bn") and keeps a possessive ("Fleming's"):
+    the sign and the letters touching the number are added, the possessive dropped.
+    """
+    while start > 0 and unicodedata.category(text[start - 1]) == "Sc":
+        start -= 1
+    if end < len(text) and text[end - 1 : end].isdigit():
+        glued = re.match(r"[\d.,]*\d(?:[a-z]{1,3}\b)?|[a-z]{1,3}\b", text[end:])
+        if glued:
+            end += glued.end()
+    possessive = re.search(r"[’']s?$", text[start:end])
+    if possessive and end - start > possessive.end() - possessive.start():
+        end -= possessive.end() - possessive.start()
+    return start, end
 
 
 def _related(a: str, b: str) -> bool:
@@ -90,6 +128,7 @@ class Candidate:
     label: str
     text: str
     sentence_match: float
+    features: dict[str, float] = field(default_factory=dict)
     score: float = 0.0
     key: str = ""  # canonical value, for agreement between documents
     docs: set[str] = field(default_factory=set)
@@ -149,6 +188,11 @@ def canonical(text: str, label: str) -> str:
     if label == "PERSON":
         return folded.split()[-1] if folded.split() else folded  # people go by surname
     return re.sub(r"(?<=\d),(?=\d{3})", "", folded)
+
+
+def score(features: dict[str, float]) -> float:
+    """A candidate's score: the weighted sum of its features."""
+    return sum(WEIGHTS[name] * value for name, value in features.items())
 
 
 class Reader:
@@ -212,21 +256,25 @@ class Reader:
             match = sum(weights[lemma] for lemma, idx in in_sentence.items() if idx) / total
             if match < MIN_SENTENCE:
                 continue
-            base = W_SENTENCE * match + W_PASSAGE * passage_match + W_RANK / view.number
             sentence = (s_start, s_end)
+            shared = {"sentence": match, "passage": passage_match, "rank": 1 / view.number}
             if not q.typed:
                 out.append(Candidate(view.number, view.passage.doc_id, sentence, None, "",
-                                     view.text(s_start, s_end), match, base))  # fmt: skip
+                                     view.text(s_start, s_end), match, dict(shared)))  # fmt: skip
                 continue
             for ent in view.entities:
                 if not (s_start <= ent.start and ent.end <= s_end) or ent.label not in q.labels:
                     continue
-                text = view.text(ent.start, ent.end)
-                words = {fold(w) for w in re.findall(r"\w+", text)}
+                ptext, offset = view.passage.text, view.passage.char_start
+                a, b = answer_span(ptext, ent.start - offset, ent.end - offset)
+                value = (a + offset, b + offset)
+                text = ptext[a:b]
+                words = [fold(w) for w in re.findall(r"\w+", text)]
                 if not words or all(any(_related(w, q) for q in q_words) for w in words):
                     continue  # the question already says it
                 at = bisect.bisect_left(starts, ent.start)
-                near = (
+                features = dict(shared)
+                features["near"] = (
                     sum(
                         weights[lemma] * max(math.exp(-abs(i - at) / NEAR_WORDS) for i in idx)
                         for lemma, idx in in_sentence.items()
@@ -234,23 +282,33 @@ class Reader:
                     )
                     / total
                 )
-                rank = q.labels.index(ent.label)
-                score = base + W_NEAR * near + W_LABEL * (1 - rank / len(q.labels))
-                if q.focus and any(
-                    _related(q.focus, t.lemma)
-                    for t in view.tokens[max(lo, at - 1) : at + 4]
-                    if t.start >= ent.start
-                ):
-                    score += W_FOCUS
-                if (
-                    q.duration is not None
-                    and ent.label == "DATE"
-                    and is_duration(text) != q.duration
-                ):
-                    score -= W_KIND
-                value = (ent.start, ent.end)
+                features["label"] = 1 - q.labels.index(ent.label) / len(q.labels)
+                # A lone common word ("State", "Citizens") is more often a tagging slip.
+                features["common"] = float(
+                    len(words) == 1 and zipf_frequency(words[0], "en") >= 4.5
+                )
+                counted = q.counted
+                if counted:  # "300 people" for "how many people"; none is a weaker answer
+                    after = [t for t in view.tokens[at : at + 4] if t.start >= ent.end]
+                    unit = next((t for t in after[:2] if _related(counted, t.lemma)), None)
+                    if unit is not None:
+                        features["focus"] = 1.0
+                        if ent.label in ("CARDINAL", "QUANTITY") and unit.start - value[1] <= 1:
+                            value = (value[0], unit.end)  # "817 points": value and noun
+                            text = view.text(*value)
+                    elif not any(_related(counted, t.lemma) for t in view.tokens[lo:hi]):
+                        features["focus"] = -1.0
+                if q.duration is not None and ent.label == "DATE":
+                    features["kind"] = -float(is_duration(text) != q.duration)
+                    if q.duration is False:
+                        precision = date_precision(text)
+                        features["precise"] = precision
+                        if q.focus == "year" and precision < 0.5:
+                            features["kind"] -= 1.0  # "in which year" wants a year
                 out.append(Candidate(view.number, view.passage.doc_id, sentence, value,
-                                     ent.label, text, match, score))  # fmt: skip
+                                     ent.label, text, match, features))  # fmt: skip
+        for c in out:
+            c.score = score(c.features)
         return out
 
     @staticmethod
@@ -266,7 +324,8 @@ class Reader:
             groups.setdefault(c.key, set()).add(c.doc_id)
         for c in strong:
             c.docs = groups[c.key]
-            c.score += W_AGREE * min(len(c.docs) - 1, 3)
+            c.features["agree"] = min(len(c.docs) - 1, 3)
+            c.score = score(c.features)
 
     # -- answering -----------------------------------------------------------------
 
