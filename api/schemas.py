@@ -88,11 +88,23 @@ class _SpanPublic(BaseModel):
     score: float
 
 
+class ConflictPublic(BaseModel):
+    """A retrieved document stating another value than the answer."""
+
+    doc_id: str
+    value: str
+    quote: str
+
+
 class CitationPublic(_SpanPublic):
     """A `[n]` marker resolved to the article span that backs it."""
 
     quote: str
     supported: bool
+    answer_start: int | None = Field(
+        default=None, description="The short answer's offsets in the article, if any"
+    )
+    answer_end: int | None = None
 
 
 class PassagePublic(_SpanPublic):
@@ -114,6 +126,12 @@ class AnswerPublic(BaseModel):
         description="The generator that answered instead, when the LLM's answer was made up"
     )
     unsupported: list[str] = Field(description="Answer sentences that no passage backs")
+    corroborated_by: list[str] = Field(
+        default_factory=list, description="Documents that state the same short answer"
+    )
+    conflicts: list[ConflictPublic] = Field(
+        default_factory=list, description="Documents that state another value"
+    )
 
 
 class DocumentPublic(BaseModel):

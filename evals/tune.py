@@ -1,11 +1,13 @@
-"""`python -m evals.tune`: how the reader's refusal threshold was chosen, on the dev split only.
+"""`python -m evals.tune`: how the reader's weights and refusal threshold were chosen (dev only).
 
 For every dev question of each corpus (each in its own eval index, as `make eval` builds
-them) the reader's best candidate is computed once; then, for each threshold, a question
-is answered when its best score reaches it. The table shows answer accuracy (right short
-answer, over answerable questions), the share of unanswerable questions refused, and
-refusal accuracy over all, pooled across corpora. `MIN_SCORE` in rag/reader.py is the
-threshold with the best answer accuracy + refusal accuracy. Test questions are never read.
+them) the reader's candidates and their features are computed once. `--search` then
+changes one weight at a time (coordinate ascent over a few multiples) and keeps a change
+when answer accuracy + refusal accuracy, pooled over the corpora at the best threshold,
+goes up. The table shows, for each threshold, answer accuracy (right short answer, over
+answerable questions), unanswerable questions refused, and refusal accuracy over all.
+`WEIGHTS` and `MIN_SCORE` in rag/reader.py are set from its output. Test questions are
+never read.
 """
 
 import argparse
@@ -35,8 +37,24 @@ class Outcome:
     correct: bool
 
 
-def outcomes(corpus_name: str, data_dir: str) -> list[Outcome]:
-    """Best score and correctness of every dev question of a corpus."""
+@dataclass
+class Scored:
+    """One dev question's candidates: features and whether each one's text is right."""
+
+    corpus: str
+    answerable: bool
+    candidates: list[tuple[dict[str, float], bool]]
+
+    def outcome(self, weights: dict[str, float]) -> Outcome:
+        if not self.candidates:
+            return Outcome(self.corpus, self.answerable, None, False)
+        scored = [(sum(weights[k] * v for k, v in f.items()), ok) for f, ok in self.candidates]
+        best, ok = max(scored, key=lambda x: x[0])
+        return Outcome(self.corpus, self.answerable, best, ok)
+
+
+def collect(corpus_name: str, data_dir: str) -> list[Scored]:
+    """The candidates of every dev question of a corpus."""
     service = RagService(load_settings(data_dir=data_dir))
     corpus = get_corpus(corpus_name)
     corpus.ingest(service)
@@ -46,19 +64,43 @@ def outcomes(corpus_name: str, data_dir: str) -> list[Outcome]:
     for q in load_questions(corpus.questions):
         if q.split != "dev":
             continue
-        passages = service.retrieve(q.question)
-        ranked = reader.candidates(q.question, passages)
-        saved = reader_module.MIN_SCORE
-        reader_module.MIN_SCORE = float("-inf")  # the answer it would give at any threshold
-        try:
-            draft = reader.generate(q.question, passages)
-        finally:
-            reader_module.MIN_SCORE = saved
-        short = draft.text.split(" — ")[0] if " — " in draft.text else draft.text
-        correct = q.answerable and bool(ranked) and any_match(list(q.answers), short) is not None
-        score = ranked[0].score if ranked else None
-        out.append(Outcome(corpus_name, q.answerable, score, correct))
+        ranked = reader.candidates(q.question, service.retrieve(q.question))
+        cands = [(c.features, any_match(list(q.answers), c.text) is not None) for c in ranked]
+        out.append(Scored(corpus_name, q.answerable, cands if q.answerable else
+                          [(f, False) for f, _ in cands]))  # fmt: skip
     return out
+
+
+def objective(data: list[Scored], weights: dict[str, float]) -> tuple[float, float]:
+    """Best answer accuracy + refusal accuracy over thresholds, and that threshold."""
+    results = [d.outcome(weights) for d in data]
+    thresholds = sorted({r.score for r in results if r.score is not None})
+    best = (-1.0, 0.0)
+    for t in thresholds:
+        row = sweep(results, [t])[0]
+        value = row["answer"] + row["refusal"]
+        if value > best[0]:
+            best = (value, t)
+    return best
+
+
+def search(data: list[Scored], rounds: int = 3) -> dict[str, float]:
+    """Coordinate ascent on the weights from the current ones."""
+    weights = dict(reader_module.WEIGHTS)
+    value, _ = objective(data, weights)
+    for _ in range(rounds):
+        improved = False
+        for name in weights:
+            for factor in (0.0, 0.5, 0.75, 1.33, 2.0, 3.0):
+                trial = dict(weights, **{name: weights[name] * factor})
+                if factor == 0.0 and name == "sentence":
+                    continue
+                v, _ = objective(data, trial)
+                if v > value + 1e-9:
+                    value, weights, improved = v, trial, True
+        if not improved:
+            break
+    return weights
 
 
 def sweep(results: list[Outcome], thresholds: list[float]) -> list[dict[str, float]]:
@@ -81,11 +123,18 @@ def sweep(results: list[Outcome], thresholds: list[float]) -> list[dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", action="append", help="seeds, bbc (default both)")
+    parser.add_argument("--search", action="store_true", help="search the weights too")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    results: list[Outcome] = []
+    data: list[Scored] = []
     for name in args.corpus or list(INDEXES):
-        results += outcomes(name, INDEXES[name])
+        data += collect(name, INDEXES[name])
+    weights = dict(reader_module.WEIGHTS)
+    if args.search:
+        weights = search(data)
+        value, threshold = objective(data, weights)
+        print(f"weights {weights}\nobjective {value:.3f} at threshold {threshold:.3f}")
+    results = [d.outcome(weights) for d in data]
     thresholds = [round(0.3 + 0.05 * i, 2) for i in range(25)]
     rows = sweep(results, thresholds)
     best = max(rows, key=lambda r: r["answer"] + r["refusal"])

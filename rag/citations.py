@@ -9,14 +9,12 @@ sentence that best matches those sentences, so `quote == article[char_start:char
 import re
 from collections.abc import Sequence
 
+from wordfreq import zipf_frequency
+
 from rag.schema import Citation, Passage
 from rag.text import content_terms, dates, fold, has_word, names, number_words, numbers
 
-ROLE_WORDS = frozenset(
-    """president interim then-president minister foreign interior security chancellor
-    general governor inspector ambassador undersecretary director head mr mrs ms dr
-    peruvian chilean ecuadorian venezuelan""".split()  # noqa: SIM905
-)
+COMMON_WORD = 4.0  # Zipf frequency from which a word is a common English word, not a name
 MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
@@ -54,9 +52,10 @@ def fact_supported(fact: str, passage: str) -> bool:
         return fact in numbers(passage) or int(float(fact)) in number_words(passage)
     if has_word(passage, fact):
         return True
-    # A multi-word name counts when each of its words is there, titles and role words
-    # aside ("Interim President José Jerí" ~ "José Jerí"); a misspelt word does not.
-    parts = [w for w in fact.split() if fold(w) not in ROLE_WORDS]
+    # A multi-word name counts when each of its words is there, titles, roles and other
+    # common English words aside ("Prime Minister Jane Doe" ~ "Jane Doe"); a misspelt
+    # name word does not.
+    parts = [w for w in fact.split() if zipf_frequency(fold(w), "en") < COMMON_WORD]
     return len(parts) > 0 and len(fact.split()) > 1 and all(has_word(passage, w) for w in parts)
 
 

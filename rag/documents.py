@@ -113,7 +113,7 @@ def extract_title(text: str) -> str:
     if "\n" not in first and len(first) <= 160 and not first.endswith((".", "!", "?")):
         return first
     opening = _DATELINE.sub("", first).lstrip(" —–-")
-    # A repeated dateline ("Dec. 1 (UPI) — SANTIAGO, Chile, Dec. 1 (UPI) —").
+    # A repeated dateline ("May 2 (AP) — CITY, Country, May 2 (AP) —").
     opening = _DATELINE.sub("", opening).lstrip(" —–-")
     return _shorten(_first_sentence(opening))
 

@@ -38,18 +38,18 @@ from rag.schema import Citation, Conflict, Passage
 # split only, by `python -m evals.tune` (evals/README.md).
 WEIGHTS: dict[str, float] = {
     "sentence": 1.0,  # share of the question's term weight the sentence matches
-    "passage": 0.35,  # share the whole passage (and its title) matches
+    "passage": 0.47,  # share the whole passage (and its title) matches
     "near": 0.6,  # closeness of the value to the matched terms
     "rank": 0.15,  # 1 / retrieval rank of the passage
-    "label": 0.2,  # the expected label the question prefers (PERSON before ORG for "who")
+    "label": 0.4,  # the expected label the question prefers (PERSON before ORG for "who")
     "agree": 0.08,  # further documents stating the same value (up to 3)
     "focus": 0.25,  # +1 "300 people" for "how many people", -1 no "people" in the sentence
-    "kind": 0.3,  # -1 for a length of time where a date is asked, or the reverse
+    "kind": 0.4,  # -1 for a length of time where a date is asked, or the reverse
     "precise": 0.3,  # how precisely a date answer pins a point in time (`date_precision`)
     "common": -0.3,  # the value is one common English word ("State"): likely a tagging slip
 }
 NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
-MIN_SCORE = 0.55  # below this the best candidate is taken as not answering
+MIN_SCORE = 0.65  # below this the best candidate is taken as not answering (evals.tune)
 MIN_SENTENCE = 0.25  # a sentence must match this share of the question's weight
 CONFLICT_SHARE = 0.8  # a document's own best value counts as a conflict above this share
 
@@ -110,7 +110,7 @@ def answer_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _related(a: str, b: str) -> bool:
     """Whether two lower-case words are the same word or one extends the other by a short
-    suffix ("chile"/"chilean"); the lemmatizer leaves such derived words apart."""
+    suffix ("iran"/"iranian"); the lemmatizer leaves such derived words apart."""
     if a == b:
         return True
     short, long = sorted((a, b), key=len)
@@ -183,6 +183,9 @@ def _date_key(text: str) -> str:
 def canonical(text: str, label: str) -> str:
     """A value in a form that makes two spellings of it equal ("Nov. 29" = "November 29")."""
     folded = re.sub(r"^the\s+", "", fold(text)).strip(" .,'\"")
+    if label == "DATE" and is_duration(text):  # "60-day" = "60 days"
+        words = re.findall(r"[a-z]+|\d+", folded)
+        return " ".join(w[:-1] if w[:-1] in TIME_UNITS else w for w in words)
     if label in ("DATE", "TIME") and re.search(r"\d", text) and re.search(r"[A-Za-z]", text):
         return _date_key(text)
     if label == "PERSON":

@@ -52,7 +52,7 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 # Capitalised words, joined by name particles and by "of"/"for" inside organisation names
-# ("Carabineros of Chile", "Center for Migration Studies").
+# ("Bank of England", "Center for Economic Studies").
 _NAME = re.compile(
     r"\b[A-ZÁÉÍÓÚÑ][\w’'-]*(?:\s+(?:de la |de |van |del |of the |of |for )?[A-ZÁÉÍÓÚÑ][\w’'-]*)*"
 )

@@ -185,24 +185,24 @@ def test_baseline_changes() -> None:
     [
         ("{not json", "line 2: not valid JSON"),
         ('{"id": "x", "question": "q?", "answers": ["a"], "kind": "date"}', "missing field"),
-        ('{"id": "x", "question": "q?", "answers": ["a"], "kind": "opinion", "sources": []}',
+        ('{"id": "x", "question": "q?", "answers": ["a"], "kind": "opinion", "sources": [], "split": "dev"}',  # noqa: E501
          "kind 'opinion'"),
-        ('{"id": "x", "question": "q?", "answers": [], "kind": "date", "sources": []}',
+        ('{"id": "x", "question": "q?", "answers": [], "kind": "date", "sources": [], "split": "dev"}',  # noqa: E501
          "needs at least one answer"),
-        ('{"id": "x", "question": "q?", "answers": ["a"], "kind": "unanswerable", "sources": []}',
+        ('{"id": "x", "question": "q?", "answers": ["a"], "kind": "unanswerable", "sources": [], "split": "dev"}',  # noqa: E501
          "empty answers"),
-        ('{"id": "ok", "question": "q?", "answers": ["a"], "kind": "date", "sources": []}',
+        ('{"id": "ok", "question": "q?", "answers": ["a"], "kind": "date", "sources": [], "split": "dev"}',  # noqa: E501
          "duplicate id"),
-        ('{"id": " ", "question": "q?", "answers": ["a"], "kind": "date", "sources": []}',
+        ('{"id": " ", "question": "q?", "answers": ["a"], "kind": "date", "sources": [], "split": "dev"}',  # noqa: E501
          "the id is empty"),
         ('["a list"]', "expected a JSON object"),
-        ('{"id": "x", "question": "q?", "answers": "a", "kind": "date", "sources": []}',
+        ('{"id": "x", "question": "q?", "answers": "a", "kind": "date", "sources": [], "split": "dev"}',  # noqa: E501
          "'answers' must be a list"),
     ],
 )  # fmt: skip
 def test_bad_question_files_name_the_line(tmp_path: Path, line: str, message: str) -> None:
     path = tmp_path / "q.jsonl"
-    first = '{"id": "ok", "question": "q?", "answers": ["a"], "kind": "date", "sources": []}'
+    first = '{"id": "ok", "question": "q?", "answers": ["a"], "kind": "date", "sources": [], "split": "dev"}'  # noqa: E501
     path.write_text(first + "\n" + line + "\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match=message):
         load_questions(path)
@@ -210,7 +210,7 @@ def test_bad_question_files_name_the_line(tmp_path: Path, line: str, message: st
 
 def test_a_byte_order_mark_is_not_an_error(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
-    line = '{"id": "ok", "question": "q?", "answers": ["a"], "kind": "date", "sources": []}'
+    line = '{"id": "ok", "question": "q?", "answers": ["a"], "kind": "date", "sources": [], "split": "dev"}'  # noqa: E501
     path.write_text(line + "\n", encoding="utf-8-sig")
     assert [q.id for q in load_questions(path)] == ["ok"]
 
@@ -258,7 +258,7 @@ def test_rag_eval_end_to_end(tmp_path: Path, seeded_copy: Path) -> None:
     again = rag_eval("--questions", str(subset), "--out", str(tmp_path / "run2"),
                      "--baseline", str(out / "results.json"), "--min-accuracy", "1.01",
                      data=seeded_copy)  # fmt: skip
-    assert again.returncode == 2 and "min-accuracy" in again.stderr
+    assert again.returncode == 2 and "answer_accuracy must be between 0 and 1" in again.stderr
     floor = rag_eval("--questions", str(subset), "--out", str(tmp_path / "run3"),
                      "--baseline", str(out / "results.json"), "--min-accuracy", "0.99",
                      data=seeded_copy)  # fmt: skip
@@ -269,12 +269,13 @@ def test_rag_eval_end_to_end(tmp_path: Path, seeded_copy: Path) -> None:
 
 def test_rag_eval_exits_1_under_the_floor(tmp_path: Path, seeded_copy: Path) -> None:
     wrong_gold = {"id": "x", "question": "How long will the state of emergency in Tacna last?",
-                  "answers": ["999 days"], "kind": "figure", "sources": [DOC]}  # fmt: skip
+                  "answers": ["999 days"], "kind": "figure", "sources": [DOC],
+                  "split": "test"}  # fmt: skip
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps(wrong_gold) + "\n", encoding="utf-8")
     done = rag_eval("--questions", str(path), "--out", str(tmp_path / "o"),
                     "--min-accuracy", "0.5", data=seeded_copy)  # fmt: skip
-    assert done.returncode == 1 and "below --min-accuracy" in done.stdout
+    assert done.returncode == 1 and "answer_accuracy 0.0 is below its floor 0.5" in done.stdout
 
 
 def test_rag_eval_bad_question_file(tmp_path: Path, seeded_copy: Path) -> None:

@@ -63,6 +63,8 @@ def test_ask_see_cited_answer_and_highlighted_source(page: Page, artifacts: Path
     expect(panel.locator("#source-n")).to_have_text("[1]")
     mark = panel.locator("#source-text mark")
     expect(mark).to_contain_text("60 days")
+    # The short answer is highlighted inside the quoted sentence.
+    expect(mark.locator("strong.answer-span")).to_have_text("60 days")
     expect(panel.locator("#source-title")).to_contain_text("state of emergency")
     context = panel.locator("#source-text").inner_text()
     assert len(context) > len(mark.inner_text()) + 100  # the span is shown in its surroundings

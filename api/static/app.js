@@ -120,7 +120,15 @@ async function showCitation(citation) {
     const from = start === 0 ? 0 : text.indexOf(" ", start) + 1;
     const toSpace = text.lastIndexOf(" ", end);
     const to = end === text.length || toSpace < citation.char_end ? end : toSpace;
-    const mark = el("mark", null, text.slice(citation.char_start, citation.char_end));
+    const mark = el("mark", null);
+    const a = citation.answer_start, b = citation.answer_end;
+    if (a != null && b != null && a >= citation.char_start && b <= citation.char_end) {
+      // The short answer stands out inside the quoted sentence.
+      mark.append(text.slice(citation.char_start, a), el("strong", "answer-span", text.slice(a, b)),
+        text.slice(b, citation.char_end));
+    } else {
+      mark.append(text.slice(citation.char_start, citation.char_end));
+    }
     box.replaceChildren(
       (from > 0 ? "… " : "") + text.slice(from, citation.char_start),
       mark,
