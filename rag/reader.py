@@ -21,7 +21,6 @@ import bisect
 import calendar
 import math
 import re
-import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from rag.generate import REFUSAL, Draft
 from rag.nlp import Annotation, Entity, Token, annotate
 from rag.question import TIME_UNITS, Question, Term, analyse_question
 from rag.schema import Citation, Conflict, Passage
+from rag.text import fold
 
 # Weights of a candidate's features (its score is their weighted sum). Chosen on the dev
 # split only, by `python -m evals.tune` (evals/README.md).
@@ -54,13 +54,6 @@ MIN_SENTENCE = 0.25  # a sentence must match this share of the question's weight
 CONFLICT_SHARE = 0.8  # a document's own best value counts as a conflict above this share
 
 Annotations = Callable[[Sequence[Passage]], list[Annotation]]
-
-
-def fold(text: str) -> str:
-    """Lower case, accents removed, curly quotes straightened (for comparing values)."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return text.replace("’", "'").replace("‘", "'").lower()
 
 
 _WEEKDAYS = frozenset(fold(name) for name in calendar.day_name)
@@ -127,11 +120,15 @@ class Candidate:
     value: tuple[int, int] | None  # article offsets of the short answer, None for a sentence
     label: str
     text: str
-    sentence_match: float
     features: dict[str, float] = field(default_factory=dict)
     score: float = 0.0
     key: str = ""  # canonical value, for agreement between documents
     docs: set[str] = field(default_factory=set)
+
+
+def _slice(passage: Passage, span: tuple[int, int]) -> str:
+    """The text of a span given in article offsets, from the passage that holds it."""
+    return passage.text[span[0] - passage.char_start : span[1] - passage.char_start]
 
 
 @dataclass
@@ -146,8 +143,7 @@ class _PassageView:
     title_words: list[str]
 
     def text(self, start: int, end: int) -> str:
-        offset = self.passage.char_start
-        return self.passage.text[start - offset : end - offset]
+        return _slice(self.passage, (start, end))
 
 
 def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView:
@@ -205,7 +201,6 @@ class Reader:
 
     def __init__(self, annotations: Annotations) -> None:
         self._annotations = annotations
-        self._lock = threading.Lock()
 
     def check(self) -> None:
         """Always ready: it needs only the bundled spaCy model."""
@@ -248,6 +243,7 @@ class Reader:
             elif term.key:
                 return []  # the passage is not about what the question names
         passage_match = covered / total
+        weights = {t.lemma: t.weight for t in q.terms}
         starts = [t.start for t in view.tokens]
         out = []
         for s_start, s_end in view.sentences:
@@ -255,7 +251,6 @@ class Reader:
             in_sentence = {
                 lemma: [i for i in idx if lo <= i < hi] for lemma, idx in positions.items()
             }
-            weights = {t.lemma: t.weight for t in q.terms}
             match = sum(weights[lemma] for lemma, idx in in_sentence.items() if idx) / total
             if match < MIN_SENTENCE:
                 continue
@@ -263,7 +258,7 @@ class Reader:
             shared = {"sentence": match, "passage": passage_match, "rank": 1 / view.number}
             if not q.typed:
                 out.append(Candidate(view.number, view.passage.doc_id, sentence, None, "",
-                                     view.text(s_start, s_end), match, dict(shared)))  # fmt: skip
+                                     view.text(s_start, s_end), dict(shared)))  # fmt: skip
                 continue
             for ent in view.entities:
                 if not (s_start <= ent.start and ent.end <= s_end) or ent.label not in q.labels:
@@ -273,7 +268,7 @@ class Reader:
                 value = (a + offset, b + offset)
                 text = ptext[a:b]
                 words = [fold(w) for w in re.findall(r"\w+", text)]
-                if not words or all(any(_related(w, q) for q in q_words) for w in words):
+                if not words or all(any(_related(w, asked) for asked in q_words) for w in words):
                     continue  # the question already says it
                 at = bisect.bisect_left(starts, ent.start)
                 features = dict(shared)
@@ -309,7 +304,7 @@ class Reader:
                         if q.focus == "year" and precision < 0.5:
                             features["kind"] -= 1.0  # "in which year" wants a year
                 out.append(Candidate(view.number, view.passage.doc_id, sentence, value,
-                                     ent.label, text, match, features))  # fmt: skip
+                                     ent.label, text, features))  # fmt: skip
         for c in out:
             c.score = score(c.features)
         return out
@@ -340,8 +335,7 @@ class Reader:
             return Draft(REFUSAL, answerable=False)
         best = ranked[0]
         passage = passages[best.passage - 1]
-        offset = passage.char_start
-        quote = passage.text[best.sentence[0] - offset : best.sentence[1] - offset]
+        quote = _slice(passage, best.sentence)
         if best.value is None:
             text = f"{quote} [{best.passage}]"
         else:
@@ -383,9 +377,7 @@ class Reader:
                 continue
             seen.add(c.doc_id)  # only a document's own best candidate speaks for it
             if c.key and c.key != best.key and c.score >= CONFLICT_SHARE * best.score:
-                p = passages[c.passage - 1]
-                quote = p.text[c.sentence[0] - p.char_start : c.sentence[1] - p.char_start]
-                out.append(Conflict(c.doc_id, c.text, quote))
+                out.append(Conflict(c.doc_id, c.text, _slice(passages[c.passage - 1], c.sentence)))
         return out
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:

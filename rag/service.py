@@ -126,22 +126,6 @@ class RagService:
         ]  # fmt: skip
         return info, text, chunks
 
-    def needs_ingest(self, folder: Path) -> bool:
-        """Whether the index is empty or differs from the articles in `folder`."""
-        from rag.documents import find_article_files, load_article
-
-        stored = {d.doc_id: d.sha256 for d in self.documents()}
-        if not stored:
-            return True
-        for path in find_article_files(folder):
-            try:
-                article = load_article(path)
-            except InvalidInput:
-                continue
-            if stored.get(article.doc_id) != article.sha256:
-                return True
-        return False
-
     def readiness(self) -> dict[str, object]:
         """What `/readyz` reports: each part's state, and `ready` only if all are fine."""
         status: dict[str, object] = {}
