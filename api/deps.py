@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from api.errors import ApiError
+from rag.config import Settings
 from rag.service import RagService
 
 
@@ -21,12 +22,9 @@ def get_service(request: Request) -> RagService:
 ServiceDep = Annotated[RagService, Depends(get_service)]
 
 
-def require_admin(
-    service: ServiceDep,
-    authorization: Annotated[str | None, Header()] = None,
-) -> None:
-    """Let the request through only with `Authorization: Bearer <RAG_ADMIN_TOKEN>`."""
-    token = service.settings.admin_token
+def check_admin(settings: Settings, authorization: str | None) -> None:
+    """Raise unless `authorization` is `Bearer <RAG_ADMIN_TOKEN>` (403 when none is set)."""
+    token = settings.admin_token
     if token is None or not token.get_secret_value():
         raise ApiError(
             403,
@@ -41,6 +39,14 @@ def require_admin(
     # Constant-time comparison, so response times do not leak the token.
     if not secrets.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
         raise ApiError(401, "unauthorized", "the bearer token is wrong", challenge)
+
+
+def require_admin(
+    service: ServiceDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """The admin check as a dependency (api.middleware.AdminGate runs it before the body)."""
+    check_admin(service.settings, authorization)
 
 
 AdminDep = Depends(require_admin)

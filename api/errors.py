@@ -9,15 +9,24 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import error_body
-from rag.errors import BackendUnavailable, ConfigError, InvalidInput, NotFound, RagError
+from rag.errors import (
+    BackendUnavailable,
+    ConfigError,
+    EmptyIndex,
+    InvalidInput,
+    NotFound,
+    RagError,
+)
 
 log = logging.getLogger("api")
 
+# Checked in order: a subclass before its base.
 STATUS: dict[type[RagError], int] = {
+    EmptyIndex: 409,
     InvalidInput: 400,
     NotFound: 404,
     ConfigError: 500,
@@ -84,14 +93,46 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", "; ".join(problems[:10]) or "invalid request")
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at the request's path (Starlette names only one)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path) and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods | {"OPTIONS"}) if methods else []
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    headers = dict(exc.headers) if exc.headers else None
+    status = exc.status_code
+    headers = dict(exc.headers) if exc.headers else {}
+    if status == 405:
+        allow = allowed_methods(request)
+        headers["Allow"] = ", ".join(allow)
+        if request.method == "OPTIONS" and allow:  # what may be done here, not an error
+            return Response(status_code=204, headers=headers)
+    if status == 400:
+        # FastAPI's only 400: a body it could not decode (invalid UTF-8, nested too deeply).
+        return error_response(
+            400, "malformed_json", "the request body is not valid UTF-8 JSON", headers
+        )
+    if status == 413:
+        limit = request.app.state.service.settings.max_body_bytes
+        return error_response(
+            413,
+            "too_large",
+            f"the request body is over {limit} bytes (RAG_MAX_BODY_BYTES)",
+            headers,
+        )
+    code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout"}.get(
+        status, "http_error"
+    )
     message = str(exc.detail)
-    if exc.status_code in (404, 405):
+    if status in (404, 405):
         message = f"{message}: {request.method} {request.url.path} (see /docs)"
-    return error_response(exc.status_code, code, message, headers)
+    return error_response(status, code, message, headers or None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

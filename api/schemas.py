@@ -8,7 +8,7 @@ holds at most a few thousand documents).
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from rag.conversation import Turn
 from rag.retrieve import Filters
@@ -22,6 +22,8 @@ DocId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", max_length=128)
 ]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+# Strict: `"5"`, `true` or `5.0` for a count, or `"yes"`/`1` for a flag, are type errors.
+TopK = Annotated[StrictInt, Field(ge=1, le=50)]
 
 
 class Strict(BaseModel):
@@ -50,7 +52,7 @@ class AskRequest(Strict):
     """One question."""
 
     question: Text
-    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    top_k: TopK | None = None
     filters: FiltersIn | None = None
 
 
@@ -65,8 +67,8 @@ class ChatRequest(Strict):
     """A conversation whose last message is the user's question."""
 
     messages: Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
-    stream: bool = False
-    top_k: Annotated[int, Field(ge=1, le=50)] | None = None
+    stream: StrictBool = False
+    top_k: TopK | None = None
     filters: FiltersIn | None = None
 
     def turns(self) -> list[Turn]:
@@ -208,11 +210,11 @@ class Health(BaseModel):
 class Ready(BaseModel):
     """Readiness: whether the index, the embedder and the generator can serve now."""
 
-    status: Literal["ready", "not_ready"]
+    status: Literal["ready", "not_ready", "warming_up"]
     documents: int | None
     embedder: str
     generator: str
-    checks: dict[str, str]  # part -> "ok" or what is wrong with it
+    checks: dict[str, str]  # part -> "ok", "empty" (index) or what is wrong with it
 
 
 # -- OpenAI-compatible ----------------------------------------------------------------
@@ -245,7 +247,7 @@ class ChatCompletionRequest(BaseModel):
 
     model: str | None = None
     messages: Annotated[list[OpenAIMessage], Field(min_length=1, max_length=MAX_MESSAGES)]
-    stream: bool = False
+    stream: StrictBool = False
 
     def turns(self) -> list[Turn]:
         """User and assistant messages as turns (system, developer and tool are dropped)."""

@@ -64,7 +64,7 @@ def split_article(article: Article, chunk_size: int = 200, chunk_overlap: int = 
         floor = start + 1
         chunks.append(
             Chunk(
-                chunk_id=f"{article.doc_id}:{article.sha256[:12]}:{len(chunks)}",
+                chunk_id=f"{article.doc_id}:{article.version[:12]}:{len(chunks)}",
                 doc_id=article.doc_id,
                 index=len(chunks),
                 text=piece,

@@ -70,8 +70,6 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rag.schema import answer_dict
 
     service = _service(settings)
-    if not service.documents():
-        raise InvalidInput("the index is empty: run `rag ingest` first")
     filters = Filters(
         doc_ids=tuple(args.doc_id) if args.doc_id else None,
         published_from=args.published_from,
@@ -109,8 +107,19 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port,
-                log_level="info")  # fmt: skip
+    # Limits of the HTTP server itself (README, "Limits"); api.server names the protocol.
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        http="api.server:BoundedH11Protocol",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=settings.keep_alive_s,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        limit_concurrency=settings.max_connections,
+    )
     return 0
 
 

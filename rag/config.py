@@ -6,10 +6,10 @@ nothing patches module globals.
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.errors import ConfigError
 
@@ -63,6 +63,26 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     # The model id the OpenAI-compatible endpoints report (`GET /v1/models`).
     model_name: str = "news-rag"
+
+    # HTTP limits (README, "Limits"). Host names the server answers to (comma-separated;
+    # a DNS-rebinding page gets 400): add the public name when serving behind a proxy.
+    allowed_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1", "localhost", "::1"]
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)  # larger bodies get 413
+    max_header_bytes: int = Field(default=65_536, ge=4096)  # larger headers: 400, closed
+    # A client gets this long to send a request's headers, and its body (else 408/closed).
+    client_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_s: int = Field(default=5, ge=1, le=600)  # idle keep-alive connections close
+    shutdown_timeout_s: int = Field(default=10, ge=1, le=600)  # SIGTERM waits at most this
+    # Requests handled at once (health checks excepted); more get 503 with Retry-After.
+    max_concurrent_requests: int = Field(default=64, ge=1, le=10_000)
+    max_connections: int = Field(default=1000, ge=1, le=100_000)  # open sockets per worker
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

@@ -56,14 +56,18 @@ _WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 
 
+def _binary(name: str) -> InvalidInput:
+    return InvalidInput(f"{name}: looks binary (contains NUL characters); not an article")
+
+
 def read_text(path: Path) -> str:
     """Return a file's text; binary or non-UTF-8 content is an `InvalidInput`."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"{path.name}: cannot read file ({exc.strerror})") from exc
-    if b"\x00" in raw:
-        raise InvalidInput(f"{path.name}: looks binary (contains NUL bytes); skipped")
+    if b"\x00" in raw:  # checked before decoding, so a binary file is named as such
+        raise _binary(path.name)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -192,7 +196,13 @@ def parse_article(
     outlet: str | None = None,
     source: str | None = None,
 ) -> Article:
-    """Clean raw article text and fill in metadata not given by the caller."""
+    """Clean raw article text and fill in metadata not given by the caller.
+
+    The one gate for files and API posts alike: text with NUL characters is binary data
+    (a PDF or image read as text), never an article.
+    """
+    if "\x00" in raw:
+        raise _binary(source or doc_id)
     body = _DATE_LINE.sub("", raw, count=1)
     lines = body.replace("\r\n", "\n").split("\n")
     # Attribution lines are metadata, not story text.

@@ -22,6 +22,12 @@ class InvalidInput(RagError):
     code = "invalid_input"
 
 
+class EmptyIndex(InvalidInput):
+    """A question was asked of an index without documents (a state, not a failure)."""
+
+    code = "index_empty"
+
+
 class NotFound(RagError):
     """A named document or resource does not exist."""
 

@@ -55,22 +55,33 @@ class IngestReport:
 def ingest_article(
     article: Article, store: Store, embedder: Embedder, settings: Settings
 ) -> tuple[Outcome, int]:
-    """Store one article unless the same text is already stored; returns outcome and chunks."""
-    existing = store.get_document(article.doc_id)
-    same_meta = existing is not None and (
-        existing.title,
-        existing.published,
-        existing.outlet,
-    ) == (article.title, article.published, article.outlet)
-    if existing is not None and existing.sha256 == article.sha256 and same_meta:
-        stored = store.get_annotations([article.doc_id]).get(article.doc_id)
-        if stored is None or stored[0] != article.sha256:  # from an older version of rag
-            store.put_annotation(article.doc_id, article.sha256, annotate(article.text))
+    """Store one article unless the same text and metadata are stored; outcome and chunks.
+
+    Chunking, embedding and annotating run before the write lock is taken; the check and
+    the write run under it, so concurrent writers of one document (threads, the server
+    and the CLI) take turns and the last complete write wins.
+    """
+    if _unchanged(article, store):
         return "unchanged", 0
     chunks = split_article(article, settings.chunk_size, settings.chunk_overlap)
     vectors = embedder.embed_documents([c.text for c in chunks])
-    store.write_document(article, chunks, vectors, annotate(article.text))
+    annotation = annotate(article.text)
+    with store.writing():
+        existing = store.get_document(article.doc_id)
+        if existing is not None and existing.version == article.version:
+            return "unchanged", 0  # another writer stored the same version meanwhile
+        store.write_document(article, chunks, vectors, annotation)
     return ("created" if existing is None else "updated"), len(chunks)
+
+
+def _unchanged(article: Article, store: Store) -> bool:
+    existing = store.get_document(article.doc_id)
+    if existing is None or existing.version != article.version:
+        return False
+    stored = store.get_annotations([article.doc_id]).get(article.doc_id)
+    if stored is None or stored[0] != article.sha256:  # from an older version of rag
+        store.put_annotation(article.doc_id, article.sha256, annotate(article.text))
+    return True
 
 
 def ingest_folder(

@@ -203,7 +203,8 @@ class Reader:
         self._annotations = annotations
 
     def check(self) -> None:
-        """Always ready: it needs only the bundled spaCy model."""
+        """Load the bundled spaCy model and word frequencies (a `ConfigError` if missing)."""
+        analyse_question("When did it happen?")
 
     # -- scoring -------------------------------------------------------------------
 

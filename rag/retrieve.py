@@ -43,6 +43,19 @@ class Filters:
     def empty(self) -> bool:
         return not (self.doc_ids or self.published_from or self.published_to)
 
+    def describe(self) -> str:
+        """The filters in words, for a refusal that says why nothing was found."""
+        parts = []
+        if self.doc_ids:
+            parts.append("documents " + ", ".join(self.doc_ids))
+        if self.published_from or self.published_to:
+            start = self.published_from.isoformat() if self.published_from else "any date"
+            end = self.published_to.isoformat() if self.published_to else "any date"
+            parts.append(
+                f"published from {start} to {end} (a date range leaves out undated articles)"
+            )
+        return "; ".join(parts)
+
     def to_llama(self) -> MetadataFilters | None:
         """The same filters in llama-index's form (translated to Chroma `where`)."""
         parts: list[MetadataFilter | MetadataFilters] = []
@@ -92,7 +105,7 @@ def to_passage(node: BaseNode, score: float) -> Passage:
         published=date.fromisoformat(published) if published else None,
         outlet=meta.get("outlet") or None,
         score=score,
-        doc_sha=str(meta.get("doc_sha", "")),
+        doc_sha=str(meta.get("text_sha") or meta.get("doc_sha", "")),
     )
 
 

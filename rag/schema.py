@@ -4,8 +4,20 @@ llama-index and Chroma types stay inside the modules that use them; everything p
 speaks in these.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date
+
+
+def record_version(text_sha: str, title: str, published: date | None, outlet: str | None) -> str:
+    """Hash of an article's text hash and metadata, compared and stored as one unit.
+
+    A re-sent article is `unchanged` only if this matches, and its chunks are keyed by
+    it, so a changed date or outlet replaces every copy of the old one.
+    """
+    meta = json.dumps([title, published.isoformat() if published else None, outlet])
+    return hashlib.sha256(f"{text_sha}\n{meta}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -21,10 +33,13 @@ class Article:
 
     @property
     def sha256(self) -> str:
-        """Hash of the cleaned text: the key of idempotent re-ingestion."""
-        import hashlib
-
+        """Hash of the cleaned text (the key of its stored annotation)."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @property
+    def version(self) -> str:
+        """Hash of text and metadata: the key of idempotent re-ingestion and of its chunks."""
+        return record_version(self.sha256, self.title, self.published, self.outlet)
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,11 @@ class DocumentInfo:
     sha256: str
     chunk_count: int
     source: str | None = None
+
+    @property
+    def version(self) -> str:
+        """The stored record's `Article.version`."""
+        return record_version(self.sha256, self.title, self.published, self.outlet)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from rag.chunking import count_tokens
 from rag.citations import resolve
 from rag.config import Settings
 from rag.embed import Embedder, make_embedder
-from rag.errors import ConfigError, InvalidInput, RagError
+from rag.errors import ConfigError, EmptyIndex, InvalidInput, NotFound, RagError
 from rag.generate import REFUSAL, Draft, Generator
 from rag.guarantee import guarantee
 from rag.ingest import IngestReport, Outcome, Track, ingest_article, ingest_folder
@@ -24,6 +24,8 @@ from rag.schema import Answer, Article, Chunk, DocumentInfo, Passage
 from rag.store import Store
 
 GENERATORS = ("extractive", "openai", "local")
+EMPTY_INDEX = "the index is empty: add articles with `rag ingest <folder>` or `POST /api/documents`"
+WARM_UP_QUESTION = "When did it happen, who said so and how many were there?"
 
 
 @dataclass
@@ -126,12 +128,28 @@ class RagService:
         ]  # fmt: skip
         return info, text, chunks
 
+    def warm_up(self) -> None:
+        """Load every model and index a question needs, so the first one is fast.
+
+        Runs the offline reader on a retrieved passage; an LLM generator is only checked
+        (`check`), not asked. Errors are left for `readiness` to report.
+        """
+        try:
+            passages = self.retrieve(WARM_UP_QUESTION) if self.store.count_documents() else []
+            self.extractive.generate(WARM_UP_QUESTION, passages[:1])
+        except RagError:
+            pass
+
     def readiness(self) -> dict[str, object]:
-        """What `/readyz` reports: each part's state, and `ready` only if all are fine."""
+        """What `/readyz` reports: each part's state, and `ready` only if all are fine.
+
+        An empty index is a named state (`index: "empty"`), not a failure: the server can
+        take documents, and questions get the `EmptyIndex` error until it has some.
+        """
         status: dict[str, object] = {}
         try:
-            status["documents"] = len(self.documents())
-            status["index"] = "ok"
+            status["documents"] = count = self.store.count_documents()
+            status["index"] = "ok" if count else "empty"
         except RagError as exc:
             status["index"] = str(exc)
         try:
@@ -145,8 +163,23 @@ class RagService:
         except RagError as exc:
             status["generator"] = str(exc)
         status["generator_name"] = self.settings.generator
-        status["ready"] = all(status[k] == "ok" for k in ("index", "embedder", "generator"))
+        status["ready"] = status["index"] in ("ok", "empty") and all(
+            status[k] == "ok" for k in ("embedder", "generator")
+        )
         return status
+
+    def check_index(self, filters: Filters | None) -> None:
+        """`EmptyIndex` without documents; `NotFound` for a filter naming an unknown id."""
+        if not self.store.count_documents():
+            raise EmptyIndex(EMPTY_INDEX)
+        if filters and filters.doc_ids:
+            missing = self.store.missing(filters.doc_ids)
+            if missing:
+                raise NotFound(
+                    "no document with id "
+                    + ", ".join(repr(d) for d in missing)
+                    + "; `rag documents` or GET /api/documents lists them"
+                )
 
     # -- questions -----------------------------------------------------------------
 
@@ -205,6 +238,7 @@ class RagService:
         """
         question = self.check_question(question)
         query = self.check_question(retrieval_query) if retrieval_query else question
+        self.check_index(filters)
         generator = generator or self.generator
         return self._stream(question, query, top_k, filters, generator)
 
@@ -222,12 +256,18 @@ class RagService:
         yield StreamEvent("sources", passages=passages)
         pieces: list[str] = []
         draft: Draft | None = None
-        for piece in generator.stream(question, passages):
-            if isinstance(piece, Draft):
-                draft = piece
-                continue
-            pieces.append(piece)
-            yield StreamEvent("token", text=piece)
+        if not passages:  # only filters can exclude every chunk of a non-empty index
+            reason = filters.describe() if filters else ""
+            text = f"No article matches the filters ({reason})." if reason else REFUSAL
+            yield StreamEvent("token", text=text)
+            draft = Draft(text, answerable=False, citations=[])
+        else:
+            for piece in generator.stream(question, passages):
+                if isinstance(piece, Draft):
+                    draft = piece
+                    continue
+                pieces.append(piece)
+                yield StreamEvent("token", text=piece)
         generated = time.perf_counter()
         if draft is None:
             text = "".join(pieces).strip()

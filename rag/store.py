@@ -5,14 +5,20 @@ this module only adds the bookkeeping llama-index does not do: the document cata
 (cleaned text, hash, metadata), idempotent replacement and repair after an interrupted
 write. A local persistent client is used unless `RAG_CHROMA_HOST` names a server.
 
-Write order for one document: stale leftovers with the new hash are cleared, the new
-chunks are added, the catalogue record (with the new hash) is written, then chunks of
-older hashes are deleted. Chunks whose hash differs from the catalogue's are never
-served (`live_nodes` and the retriever filter them), and `repair` removes them.
+Write order for one document: stale leftovers with the new version are cleared, the new
+chunks are added, the catalogue record (with the new version) is written, then chunks of
+older versions are deleted. A version hashes the text and the metadata together
+(`Article.version`), so a changed date or outlet is a new version like a changed text.
+Chunks whose version differs from the catalogue's are never served (`live_nodes` and
+the retriever filter them), and `repair` removes them.
+
+Writers hold `writing()`, a file lock in the data folder, so threads and processes (the
+server and `rag ingest`) that write to one index take turns and the last complete write
+wins. Readers take no lock: the write order keeps what they see consistent.
 """
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -20,6 +26,7 @@ import chromadb
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
+from filelock import FileLock
 from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -60,13 +67,19 @@ def _parse_date(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) and value else None
 
 
+def _live_version(meta: Mapping[str, Any]) -> str:
+    # Indexes written before versions existed keyed chunks by the text hash.
+    return str(meta.get("version") or meta.get("sha256", ""))
+
+
 def chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
     """Flat metadata stored with each chunk (Chroma rejects None values, so they are omitted)."""
     meta: dict[str, Any] = {
         "chunk_index": chunk.index,
         "char_start": chunk.char_start,
         "char_end": chunk.char_end,
-        "doc_sha": article.sha256,
+        "doc_sha": article.version,  # which write of the document the chunk belongs to
+        "text_sha": article.sha256,  # which text (the key of its annotation)
         "title": article.title,
     }
     if article.published:
@@ -83,6 +96,8 @@ class Store:
     def __init__(self, settings: Settings, embedder_name: str) -> None:
         self.client = make_client(settings)
         self.embedder_name = embedder_name
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(settings.data_dir / "write.lock")
         try:
             self.chunks: Collection = self.client.get_or_create_collection(
                 settings.collection,
@@ -144,20 +159,29 @@ class Store:
         ]
         return sorted(infos, key=lambda d: d.doc_id)
 
+    def count_documents(self) -> int:
+        """How many documents the catalogue holds (one Chroma count, no scan)."""
+        return int(self.catalogue.count())
+
+    def missing(self, doc_ids: Sequence[str]) -> list[str]:
+        """The ids among `doc_ids` that no stored document has."""
+        got = self.catalogue.get(ids=list(dict.fromkeys(doc_ids)), include=[])
+        return [d for d in dict.fromkeys(doc_ids) if d not in set(got["ids"])]
+
     def version(self) -> str:
         """Changes whenever any document is added, replaced or removed."""
         got = self.catalogue.get(include=["metadatas"])
         pairs = sorted(
-            f"{i}:{(m or {}).get('sha256', '')}"
+            f"{i}:{_live_version(m or {})}"
             for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
         )
         return hashlib.sha256("\n".join(pairs).encode()).hexdigest()[:16]
 
     def live_hashes(self) -> dict[str, str]:
-        """doc_id -> sha256 of the text whose chunks are current."""
+        """doc_id -> the version whose chunks are current."""
         got = self.catalogue.get(include=["metadatas"])
         return {
-            i: str((m or {}).get("sha256", ""))
+            i: _live_version(m or {})
             for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
         }
 
@@ -179,14 +203,24 @@ class Store:
 
     def put_annotation(self, doc_id: str, sha256: str, annotation: Annotation) -> None:
         """Store (or replace) the annotation of one document's text."""
-        self.annotations.upsert(
-            ids=[doc_id],
-            documents=[annotation.to_json()],
-            metadatas=[{"sha256": sha256}],
-            embeddings=_CATALOGUE_VECTOR,
-        )
+        with self.writing():
+            self.annotations.upsert(
+                ids=[doc_id],
+                documents=[annotation.to_json()],
+                metadatas=[{"sha256": sha256}],
+                embeddings=_CATALOGUE_VECTOR,
+            )
 
     # -- writes --------------------------------------------------------------------
+
+    def writing(self) -> FileLock:
+        """The index's write lock, across threads and processes (a context manager).
+
+        One lock per data folder rather than per document: `repair` and `prune` look at
+        every document, and writes are short next to the embedding done before them.
+        Re-entrant within a thread; other threads and processes wait.
+        """
+        return self._lock
 
     def write_document(
         self,
@@ -196,64 +230,69 @@ class Store:
         annotation: Annotation | None = None,
     ) -> None:
         """Store an article's chunks, annotation and catalogue entry, replacing older ones."""
-        sha = article.sha256
-        self.chunks.delete(where={"$and": [{"doc_id": article.doc_id}, {"doc_sha": sha}]})
-        nodes: list[BaseNode] = []
-        for chunk, vector in zip(chunks, vectors, strict=True):
-            node = TextNode(
-                id_=chunk.chunk_id,
-                text=chunk.text,
-                embedding=vector,
-                metadata=chunk_metadata(article, chunk),
-                start_char_idx=chunk.char_start,
-                end_char_idx=chunk.char_end,
+        with self.writing():
+            version = article.version
+            self.chunks.delete(where={"$and": [{"doc_id": article.doc_id}, {"doc_sha": version}]})
+            nodes: list[BaseNode] = []
+            for chunk, vector in zip(chunks, vectors, strict=True):
+                node = TextNode(
+                    id_=chunk.chunk_id,
+                    text=chunk.text,
+                    embedding=vector,
+                    metadata=chunk_metadata(article, chunk),
+                    start_char_idx=chunk.char_start,
+                    end_char_idx=chunk.char_end,
+                )
+                node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(
+                    node_id=article.doc_id
+                )
+                nodes.append(node)
+            if nodes:
+                self.vector_store.add(nodes)
+            if annotation is not None:  # keyed by the text's hash: a stale one is never used
+                self.put_annotation(article.doc_id, article.sha256, annotation)
+            # Every key, None included: Chroma merges an upsert's metadata into the stored
+            # one and drops only keys set to None, so an omitted date would survive.
+            meta: dict[str, Any] = {
+                "title": article.title,
+                "sha256": article.sha256,
+                "version": version,
+                "chunk_count": len(chunks),
+                "published": article.published.isoformat() if article.published else None,
+                "outlet": article.outlet,
+                "source": article.source,
+            }
+            self.catalogue.upsert(
+                ids=[article.doc_id],
+                documents=[article.text],
+                metadatas=[meta],
+                embeddings=_CATALOGUE_VECTOR,
             )
-            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=article.doc_id)
-            nodes.append(node)
-        if nodes:
-            self.vector_store.add(nodes)
-        if annotation is not None:  # keyed by the text's hash: a stale one is never used
-            self.put_annotation(article.doc_id, sha, annotation)
-        meta: dict[str, Any] = {
-            "title": article.title,
-            "sha256": sha,
-            "chunk_count": len(chunks),
-        }
-        if article.published:
-            meta["published"] = article.published.isoformat()
-        if article.outlet:
-            meta["outlet"] = article.outlet
-        if article.source:
-            meta["source"] = article.source
-        self.catalogue.upsert(
-            ids=[article.doc_id],
-            documents=[article.text],
-            metadatas=[meta],
-            embeddings=_CATALOGUE_VECTOR,
-        )
-        older: Any = {"$and": [{"doc_id": article.doc_id}, {"doc_sha": {"$ne": sha}}]}
-        self.chunks.delete(where=older)
+            older: Any = {"$and": [{"doc_id": article.doc_id}, {"doc_sha": {"$ne": version}}]}
+            self.chunks.delete(where=older)
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and its chunks; `NotFound` if it is not stored."""
-        if self.get_document(doc_id) is None:
-            raise NotFound(f"no document with id {doc_id!r}; `rag documents` lists them")
-        self.catalogue.delete(ids=[doc_id])
-        self.chunks.delete(where={"doc_id": doc_id})
-        self.annotations.delete(ids=[doc_id])
+        with self.writing():
+            if self.get_document(doc_id) is None:
+                raise NotFound(f"no document with id {doc_id!r}; `rag documents` lists them")
+            self.catalogue.delete(ids=[doc_id])
+            self.chunks.delete(where={"doc_id": doc_id})
+            self.annotations.delete(ids=[doc_id])
 
     def repair(self) -> int:
         """Delete chunks left by an interrupted write; returns how many were removed."""
-        live = self.live_hashes()
-        got = self.chunks.get(include=["metadatas"])
-        stale = [
-            cid
-            for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
-            if live.get(str((meta or {}).get("doc_id"))) != (meta or {}).get("doc_sha")
-        ]
-        if stale:
-            self.chunks.delete(ids=stale)
-        return len(stale)
+        with self.writing():
+            live = self.live_hashes()
+            got = self.chunks.get(include=["metadatas"])
+            stale = [
+                cid
+                for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+                if live.get(str((meta or {}).get("doc_id"))) != (meta or {}).get("doc_sha")
+            ]
+            if stale:
+                self.chunks.delete(ids=stale)
+            return len(stale)
 
     # -- reads for retrieval -------------------------------------------------------
 

@@ -60,6 +60,10 @@ def seeded_copy(tmp_path: Path, seeded_dir: Path) -> Path:
     return target
 
 
+# TestClient's default host ("testserver") is not one the app answers to (RAG_ALLOWED_HOSTS).
+LOCAL = "http://127.0.0.1"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as s:

@@ -2,12 +2,13 @@
 
 import json
 import re
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SEEDS, free_port
+from conftest import LOCAL, ROOT, SEEDS, free_port
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -25,7 +26,7 @@ TOKEN = "s3cret-token"
 
 @pytest.fixture(scope="module")
 def client(seeded_service: RagService) -> Iterator[TestClient]:
-    with TestClient(create_app(service=seeded_service)) as c:
+    with TestClient(create_app(service=seeded_service), base_url=LOCAL) as c:
         yield c
 
 
@@ -34,7 +35,7 @@ def admin(seeded_copy: Path, seeded_service: RagService) -> Iterator[TestClient]
     """A client over a writable index copy whose server has an admin token."""
     settings = load_settings(data_dir=seeded_copy, seeds_dir=SEEDS, admin_token=TOKEN)
     service = RagService(settings, embedder=seeded_service.embedder)
-    with TestClient(create_app(service=service)) as c:
+    with TestClient(create_app(service=service), base_url=LOCAL) as c:
         yield c
 
 
@@ -201,7 +202,7 @@ class FailingGenerator:
 def test_failure_mid_stream_is_an_error_event(seeded_dir: Path, seeded_service: RagService) -> None:
     failing = FailingGenerator(BackendUnavailable("model server at 127.0.0.1:9 is down"))
     service = service_with(failing, seeded_dir, seeded_service)
-    with TestClient(create_app(service=service)) as c:
+    with TestClient(create_app(service=service), base_url=LOCAL) as c:
         messages = [{"role": "user", "content": TACNA}]
         events = sse_events(c.post("/api/chat", json={"messages": messages, "stream": True}).text)
         assert [name for name, _ in events] == ["sources", "token", "error"]
@@ -217,7 +218,8 @@ def test_unexpected_errors_do_not_leak_internals(
 ) -> None:
     service = service_with(FailingGenerator(KeyError("secret_internal_name")), seeded_dir,
                            seeded_service)  # fmt: skip
-    with TestClient(create_app(service=service), raise_server_exceptions=False) as c:
+    app = create_app(service=service)
+    with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as c:
         response = c.post("/api/ask", json={"question": TACNA})
         assert_error(response, 500, "internal_error")
         assert "secret_internal_name" not in response.text
@@ -384,9 +386,19 @@ def test_add_with_explicit_id_and_bad_articles(admin: TestClient) -> None:
 # -- health, docs, pages, headers ---------------------------------------------------------
 
 
+def readyz(client: TestClient) -> Response:
+    """`/readyz` once the app's warm-up is over (503 `warming_up` until then)."""
+    for _ in range(600):
+        response = client.get("/readyz")
+        if response.json()["status"] != "warming_up":
+            return response
+        time.sleep(0.1)
+    raise AssertionError("the app did not finish warming up")
+
+
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz").json()
+    ready = readyz(client).json()
     assert ready["status"] == "ready" and ready["documents"] == 5 and ready["embedder"]
     assert ready["checks"] == {"index": "ok", "embedder": "ok", "generator": "ok"}
 
@@ -397,9 +409,9 @@ def test_readiness_fails_when_the_index_is_unreachable(
     # A Chroma server on a loopback port nobody listens on.
     settings = make_settings(chroma_host="127.0.0.1", chroma_port=free_port())
     service = RagService(settings, embedder=seeded_service.embedder)
-    with TestClient(create_app(service=service)) as c:
+    with TestClient(create_app(service=service), base_url=LOCAL) as c:
         assert c.get("/healthz").status_code == 200
-        ready = c.get("/readyz")
+        ready = readyz(c)
         assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
         assert "Chroma" in ready.json()["checks"]["index"]
         assert_error(c.post("/api/ask", json={"question": TACNA}), 503)
@@ -410,8 +422,8 @@ def test_readiness_names_a_missing_api_key(
 ) -> None:
     settings = make_settings(data_dir=seeded_dir, generator="openai")
     service = RagService(settings, embedder=seeded_service.embedder)
-    with TestClient(create_app(service=service)) as c:
-        ready = c.get("/readyz")
+    with TestClient(create_app(service=service), base_url=LOCAL) as c:
+        ready = readyz(c)
         assert ready.status_code == 503
         assert "RAG_OPENAI_API_KEY" in ready.json()["checks"]["generator"]
         assert_error(c.post("/api/ask", json={"question": TACNA}), 500, "config_error")

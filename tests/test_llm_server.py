@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, free_port, guarded_env
+from conftest import LOCAL, ROOT, free_port, guarded_env
 
 from rag.config import load_settings
 from rag.errors import BackendUnavailable, ConfigError
@@ -158,7 +158,7 @@ def test_api_chat_with_the_openai_generator(seeded_dir: Path, server: int) -> No
         {"role": "assistant", "content": "A state of emergency on the border with Chile."},
         {"role": "user", "content": "How long will it last?"},
     ]
-    with TestClient(create_app(service=service)) as client:
+    with TestClient(create_app(service=service), base_url=LOCAL) as client:
         plain = client.post("/api/chat", json={"messages": messages})
         assert plain.status_code == 200, plain.text
         body = plain.json()

@@ -4,7 +4,7 @@
 probe, so a wrong key, model name or address shows up there before the first question.
 """
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ServiceDep
@@ -14,14 +14,22 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> dict[str, str]:
-    """Liveness: cheap, touches no backend."""
+async def healthz() -> dict[str, str]:
+    """Liveness: on the event loop, never queued behind questions in the thread pool."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
-def readyz(service: ServiceDep) -> JSONResponse:
-    """Readiness: each part's state; 503 with the failing part's message if one fails."""
+def readyz(request: Request, service: ServiceDep) -> JSONResponse:
+    """Readiness: each part's state; 503 while warming up or if a part fails.
+
+    An empty index is ready (`checks.index == "empty"`): the server takes documents.
+    """
+    warm_up = getattr(request.app.state, "warm_up", None)
+    if warm_up is not None and not warm_up.done():
+        body = Ready(status="warming_up", documents=None, embedder=service.settings.embedder,
+                     generator=service.settings.generator, checks={})  # fmt: skip
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "1"})
     state = service.readiness()
     body = Ready(
         status="ready" if state["ready"] else "not_ready",

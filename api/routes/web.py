@@ -14,7 +14,13 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 def index() -> FileResponse:
     """The question page."""
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+@router.api_route("/favicon.ico", methods=["GET", "HEAD"])
+def favicon() -> FileResponse:
+    """The page's icon, for browsers that ask for it by the old name."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
