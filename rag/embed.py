@@ -123,6 +123,7 @@ class OpenAIEmbedder:
             timeout=settings.openai_timeout_s,
             max_retries=settings.openai_max_retries,
         )
+        self._settings = settings
         self._model = settings.openai_embedding_model
         self.name = f"openai:{self._model}"
         self.dim = 0  # known after the first call
@@ -130,10 +131,14 @@ class OpenAIEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         import openai
 
+        from rag.upstream import failure_message
+
         try:
             resp = self._client.embeddings.create(model=self._model, input=list(texts))
         except openai.APIError as exc:
-            raise BackendUnavailable(f"embedding request failed: {exc}") from exc
+            # The server's own text may echo the key: `rag.upstream` keeps it out.
+            message = failure_message(exc, self._settings, "embedding")
+            raise BackendUnavailable(message) from None
         vectors = [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
         self.dim = len(vectors[0]) if vectors else self.dim
         return vectors

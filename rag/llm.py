@@ -8,6 +8,7 @@ what it wrote. Left out here: guaranteeing citations for models that do not writ
 import re
 from collections.abc import Iterator, Sequence
 
+import httpx
 import openai
 from openai import OpenAI
 
@@ -16,6 +17,7 @@ from rag.errors import BackendUnavailable, ConfigError
 from rag.generate import REFUSAL, Draft
 from rag.prompts import load_prompt
 from rag.schema import Passage
+from rag.upstream import failure_message, redact, server_label
 
 NOT_FOUND = "NOT_IN_ARTICLES"
 # Models often refuse in their own words instead of the agreed token.
@@ -89,21 +91,29 @@ class OpenAIGenerator:
         )
 
     def check(self) -> None:
-        """Ask the server for its models: unreachable, refused key and unknown model all fail."""
-        where = self._settings.openai_base_url or "OpenAI's API"
+        """Ask the server for its models: unreachable, refused key and unknown model all fail.
+
+        Messages never repeat the server's error text (see `rag.upstream`); exceptions are
+        raised `from None` so no traceback carries it either.
+        """
         try:
             served = [
                 m.id for m in self._client.with_options(timeout=10, max_retries=0).models.list()
             ]
         except openai.AuthenticationError as exc:
-            raise ConfigError(f"{where} refused RAG_OPENAI_API_KEY: {exc.message}") from exc
+            raise ConfigError(self._failure(exc, "listing models")) from None
         except openai.APIError as exc:
-            raise BackendUnavailable(f"model server {where} is unreachable: {exc}") from exc
+            raise BackendUnavailable(self._failure(exc, "listing models")) from None
         if served and self._settings.openai_model not in served:
+            # Model ids come from the server too: masked and cut short like any reply.
+            names = ", ".join(redact(m, [self._settings.openai_key()], 80) for m in served[:10])
             raise ConfigError(
-                f"RAG_OPENAI_MODEL={self._settings.openai_model!r} is not served by {where}; "
-                f"it serves: {', '.join(served[:10])}"
+                f"RAG_OPENAI_MODEL={self._settings.openai_model!r} is not served by "
+                f"{server_label(self._settings)}; it serves: {names}"
             )
+
+    def _failure(self, exc: Exception, action: str) -> str:
+        return failure_message(exc, self._settings, action)
 
     def rewrite(self, history: str, question: str) -> str | None:
         """A standalone version of a follow-up question, or None if the model fails."""
@@ -114,7 +124,8 @@ class OpenAIGenerator:
                 temperature=0,
                 max_tokens=60,
             )
-        except openai.APIError:
+        except openai.APIError as exc:
+            self._failure(exc, "rewriting a follow-up question")  # logged, redacted
             return None  # the offline heuristic takes over
         return clean_rewrite(resp.choices[0].message.content or "")
 
@@ -129,7 +140,7 @@ class OpenAIGenerator:
                 max_tokens=self._settings.llm_max_tokens,
             )
         except openai.APIError as exc:
-            raise BackendUnavailable(f"model server error: {exc}") from exc
+            raise BackendUnavailable(self._failure(exc, "answering")) from None
         return to_draft(resp.choices[0].message.content or "")
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
@@ -150,8 +161,9 @@ class OpenAIGenerator:
                 if not isinstance(chunk, tuple) and chunk.choices  # tuple: never when streaming
             )
             yield from hold_refusal(pieces)
-        except openai.APIError as exc:
-            raise BackendUnavailable(f"model server error: {exc}") from exc
+        # Iterating a stream raises httpx's own errors when the connection breaks mid-answer.
+        except (openai.APIError, httpx.TransportError) as exc:
+            raise BackendUnavailable(self._failure(exc, "answering")) from None
 
 
 def hold_refusal(pieces: Iterator[str]) -> Iterator[str]:

@@ -4,6 +4,7 @@ import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,21 +100,27 @@ class LiveServer:
     netlog: Path
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory, seeded_dir: Path) -> Iterator[LiveServer]:
-    """`rag serve` on a free port with the network guard; stopped after the session."""
+@contextmanager
+def rag_server(
+    folder: Path, seeded_dir: Path, ready_path: str = "/readyz", **env: str
+) -> Iterator[LiveServer]:
+    """`rag serve` on a free port over a copy of the seeded index, with the network guard.
+
+    `env` adds `RAG_*` variables; the server counts as started once `ready_path` answers
+    200. Its stdout and stderr go to `LiveServer.log`, complete once the block has exited.
+    """
     import subprocess
     import sys
     import time
     import urllib.request
 
-    folder = tmp_path_factory.mktemp("server")
     data = folder / "data"
     shutil.copytree(seeded_dir, data)
     port = free_port()
     log, netlog = folder / "server.log", folder / "net.log"
-    env = guarded_env(RAG_DATA_DIR=str(data), RAG_ADMIN_TOKEN=ADMIN_TOKEN,
-                      RAG_GENERATOR="extractive", RAG_NETGUARD_LOG=str(netlog))  # fmt: skip
+    defaults = {"RAG_DATA_DIR": str(data), "RAG_ADMIN_TOKEN": ADMIN_TOKEN,
+                "RAG_GENERATOR": "extractive", "RAG_NETGUARD_LOG": str(netlog)}  # fmt: skip
+    env = guarded_env(**{**defaults, **env})
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
@@ -126,7 +133,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, seeded_dir: Path) -> I
             if proc.poll() is not None:
                 pytest.fail(f"rag serve exited with {proc.returncode}:\n{log.read_text()}")
             try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=5) as resp:
+                with urllib.request.urlopen(f"{url}{ready_path}", timeout=5) as resp:
                     if resp.status == 200:
                         break
             except OSError:
@@ -142,3 +149,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, seeded_dir: Path) -> I
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, seeded_dir: Path) -> Iterator[LiveServer]:
+    """`rag serve` with the extractive generator; stopped after the session."""
+    with rag_server(tmp_path_factory.mktemp("server"), seeded_dir) as server:
+        yield server

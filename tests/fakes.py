@@ -1,9 +1,15 @@
-"""In-process fakes for unit tests: a deterministic embedder and a scripted generator."""
+"""In-process fakes for unit tests: a deterministic embedder, a scripted generator, and
+an OpenAI-compatible server on 127.0.0.1 that echoes the caller's headers in its errors.
+"""
 
 import hashlib
+import json
 import math
 import re
+import threading
 from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from rag.generate import Draft
 from rag.schema import Passage
@@ -52,3 +58,86 @@ class ScriptedGenerator:
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
         yield from re.findall(r"\S+\s*", self.generate(question, passages).text)
+
+
+class EchoingUpstream:
+    """A hostile OpenAI-compatible server: every error body repeats the request's headers.
+
+    `status` maps a path to the status it answers with. With `midstream`, a streamed chat
+    completion starts with 200 and one token, then sends the echo as an `error` event.
+    `models` (when set) makes `/v1/models` succeed with these ids, each followed by the
+    caller's `Authorization` header. `authorizations` records what callers sent.
+    """
+
+    def __init__(self) -> None:
+        self.status = {"/v1/models": 401, "/v1/chat/completions": 500, "/v1/embeddings": 401}
+        self.midstream = False
+        self.models: list[str] | None = None
+        self.authorizations: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "EchoingUpstream":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def echo(self, headers: dict[str, str]) -> dict[str, Any]:
+        """An error body in OpenAI's shape that leaks the key every way it can."""
+        auth = headers.get("Authorization", headers.get("authorization", ""))
+        key = auth.removeprefix("Bearer ")
+        return {
+            "error": {
+                "fragment": key[5:21],  # a piece of the key without its start
+                "message": f"Incorrect API key provided: {key}\nYou sent: {auth}",
+                "type": "invalid_request_error",
+                "code": "invalid_api_key",
+                "headers": headers,
+                "api_key": key,
+            }
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the test reads the service's log, not this one."""
+
+            def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _answer(self, request: dict[str, Any]) -> None:
+                headers = dict(self.headers.items())
+                upstream.authorizations.append(headers.get("Authorization", ""))
+                echo = upstream.echo(headers)
+                path = self.path.rstrip("/")
+                if path == "/v1/models" and upstream.models is not None:
+                    auth = headers.get("Authorization", "")
+                    cards = [{"id": f"{m} {auth}", "object": "model"} for m in upstream.models]
+                    self._send(200, json.dumps({"object": "list", "data": cards}).encode())
+                elif (
+                    path == "/v1/chat/completions" and upstream.midstream and request.get("stream")
+                ):
+                    delta = {"choices": [{"index": 0, "delta": {"content": "The "}}]}
+                    events = f"data: {json.dumps(delta)}\n\ndata: {json.dumps(echo)}\n\n"
+                    self._send(200, events.encode(), "text/event-stream")
+                else:
+                    self._send(upstream.status.get(path, 404), json.dumps(echo).encode())
+
+            def do_GET(self) -> None:
+                self._answer({})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._answer(json.loads(self.rfile.read(length) or b"{}"))
+
+        return Handler
