@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.schemas import error_body
 from rag.errors import (
@@ -93,15 +94,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", "; ".join(problems[:10]) or "invalid request")
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route accepts at the request's path (Starlette names only one)."""
-    path = request.url.path
-    methods: set[str] = set()
-    for route in request.app.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(path) and getattr(route, "methods", None):
-            methods |= set(route.methods)
-    return sorted(methods | {"OPTIONS"}) if methods else []
+    allowed = {
+        method
+        for method in METHODS
+        for route in request.app.router.routes
+        if route.matches({**request.scope, "method": method})[0] == Match.FULL
+    }
+    return sorted(allowed | {"OPTIONS"}) if allowed else []
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -118,17 +122,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return error_response(
             400, "malformed_json", "the request body is not valid UTF-8 JSON", headers
         )
-    if status == 413:
-        limit = request.app.state.service.settings.max_body_bytes
-        return error_response(
-            413,
-            "too_large",
-            f"the request body is over {limit} bytes (RAG_MAX_BODY_BYTES)",
-            headers,
-        )
-    code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout"}.get(
-        status, "http_error"
-    )
+    code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+            413: "too_large"}.get(status, "http_error")  # fmt: skip
     message = str(exc.detail)
     if status in (404, 405):
         message = f"{message}: {request.method} {request.url.path} (see /docs)"

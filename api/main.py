@@ -52,7 +52,6 @@ def create_app(settings: Settings | None = None, *, service: RagService | None =
         summary="Questions answered from news articles, with checked citations.",
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=service.settings.max_body_bytes,
     )
     app.state.service = service
     install_error_handlers(app)

@@ -2,9 +2,9 @@
 
 Outermost first, as `api.main` stacks them: security headers on every response; only
 configured host names (no DNS rebinding); at most `RAG_MAX_CONCURRENT_REQUESTS` at once
-(503 with `Retry-After`, health checks exempt); a body read deadline (408); the admin
-token checked before a write's body is read. Each refusal is the usual JSON error.
-The body size limit is FastAPI's own (`max_body_size`), answered as JSON by api.errors.
+(503 with `Retry-After`, health checks exempt); the admin token checked before a
+write's body is read; a body size limit (413) and read deadline (408). Each refusal is
+the usual JSON error.
 """
 
 import asyncio
@@ -129,27 +129,45 @@ class ConcurrencyLimit:
             self.active -= 1
 
 
-class BodyTimeout:
-    """Each read of a request body must arrive within `timeout` seconds, else 408.
+class BodyGuard:
+    """A request body must fit in `max_bytes` (413) and arrive in time (408).
 
-    uvicorn bounds idle connections but not a client that sends a body byte by byte.
-    Once the body is complete, reads pass through untimed (streams wait for disconnects).
-    The refusal is an `HTTPException`, which FastAPI lets through its body parsing to
-    api.errors, so it gets the JSON error body.
+    A declared Content-Length over the limit is refused before anything is read; a body
+    without one is counted as it streams in. Each read must arrive within `timeout`
+    seconds: uvicorn bounds idle connections but not a client that sends a body byte by
+    byte. Once the body is complete, reads pass through (streams wait for disconnects).
+    Refusals mid-body are `HTTPException`s, which FastAPI lets through its body parsing
+    to api.errors, so they get the JSON error body too. (FastAPI's own `max_body_size`
+    answers in plain text and before the admin check, hence this.)
     """
 
-    def __init__(self, app: ASGIApp, timeout: float) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
+        self.max_bytes = max_bytes
         self.timeout = timeout
+
+    def _too_large(self) -> HTTPException:
+        return HTTPException(
+            413,
+            f"the request body is over {self.max_bytes} bytes (RAG_MAX_BODY_BYTES)",
+            headers={"Connection": "close"},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            exc = self._too_large()
+            response = error_response(413, "too_large", exc.detail, {"Connection": "close"})
+            await response(scope, receive, send)
+            return
         body_done = False
+        size = 0
 
-        async def timed_receive() -> Message:
-            nonlocal body_done
+        async def guarded_receive() -> Message:
+            nonlocal body_done, size
             if body_done:
                 return await receive()
             try:
@@ -161,11 +179,15 @@ class BodyTimeout:
                     "(RAG_CLIENT_TIMEOUT_S)",
                     headers={"Connection": "close"},
                 ) from None
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > self.max_bytes:
+                    raise self._too_large()
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        await self.app(scope, timed_receive, send)
+        await self.app(scope, guarded_receive, send)
 
 
 class AdminGate:
@@ -201,8 +223,10 @@ def install_middleware(app: ASGIApp, settings: Settings) -> None:
     from api.deps import check_admin
 
     assert isinstance(app, FastAPI)
+    app.add_middleware(
+        BodyGuard, max_bytes=settings.max_body_bytes, timeout=settings.client_timeout_s
+    )
     app.add_middleware(AdminGate, check=lambda auth: check_admin(settings, auth))
-    app.add_middleware(BodyTimeout, timeout=settings.client_timeout_s)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(HostCheck, allowed=settings.allowed_hosts)
     app.add_middleware(SecurityHeaders)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import netguard
 import pytest
@@ -63,6 +64,21 @@ def seeded_copy(tmp_path: Path, seeded_dir: Path) -> Path:
 
 # TestClient's default host ("testserver") is not one the app answers to (RAG_ALLOWED_HOSTS).
 LOCAL = "http://127.0.0.1"
+
+
+def settled_readyz(client: Any) -> Any:
+    """`GET /readyz` once the app's warm-up is over (503 `warming_up` until then).
+
+    `client` is a TestClient or an httpx.Client with the server's base URL.
+    """
+    import time
+
+    for _ in range(1200):
+        response = client.get("/readyz")
+        if response.json()["status"] != "warming_up":
+            return response
+        time.sleep(0.1)
+    raise AssertionError("the app did not finish warming up")
 
 
 def free_port() -> int:

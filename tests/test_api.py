@@ -2,13 +2,12 @@
 
 import json
 import re
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCAL, ROOT, SEEDS, free_port
+from conftest import LOCAL, ROOT, SEEDS, free_port, settled_readyz
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -386,19 +385,9 @@ def test_add_with_explicit_id_and_bad_articles(admin: TestClient) -> None:
 # -- health, docs, pages, headers ---------------------------------------------------------
 
 
-def readyz(client: TestClient) -> Response:
-    """`/readyz` once the app's warm-up is over (503 `warming_up` until then)."""
-    for _ in range(600):
-        response = client.get("/readyz")
-        if response.json()["status"] != "warming_up":
-            return response
-        time.sleep(0.1)
-    raise AssertionError("the app did not finish warming up")
-
-
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = readyz(client).json()
+    ready = settled_readyz(client).json()
     assert ready["status"] == "ready" and ready["documents"] == 5 and ready["embedder"]
     assert ready["checks"] == {"index": "ok", "embedder": "ok", "generator": "ok"}
 
@@ -411,7 +400,7 @@ def test_readiness_fails_when_the_index_is_unreachable(
     service = RagService(settings, embedder=seeded_service.embedder)
     with TestClient(create_app(service=service), base_url=LOCAL) as c:
         assert c.get("/healthz").status_code == 200
-        ready = readyz(c)
+        ready = settled_readyz(c)
         assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
         assert "Chroma" in ready.json()["checks"]["index"]
         assert_error(c.post("/api/ask", json={"question": TACNA}), 503)
@@ -423,7 +412,7 @@ def test_readiness_names_a_missing_api_key(
     settings = make_settings(data_dir=seeded_dir, generator="openai")
     service = RagService(settings, embedder=seeded_service.embedder)
     with TestClient(create_app(service=service), base_url=LOCAL) as c:
-        ready = readyz(c)
+        ready = settled_readyz(c)
         assert ready.status_code == 503
         assert "RAG_OPENAI_API_KEY" in ready.json()["checks"]["generator"]
         assert_error(c.post("/api/ask", json={"question": TACNA}), 500, "config_error")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, rag_server
+from conftest import free_port, rag_server, settled_readyz
 from fakes import EchoingUpstream
 
 from rag.config import Settings, load_settings
@@ -190,7 +190,7 @@ def test_rag_serve_never_shows_or_logs_the_key(
         rag_server(tmp_path, seeded_dir, ready_path="/healthz", **env) as server,
         httpx.Client(base_url=server.url, timeout=120) as client,
     ):
-        ready = client.get("/readyz")
+        ready = settled_readyz(client)
         assert ready.status_code == 503
         assert "HTTP 401 (authentication failed)" in ready.json()["checks"]["generator"]
         bodies.append(ready.text)
