@@ -108,6 +108,35 @@ def test_racing_writers_of_one_document_leave_the_last_complete_write(
         assert answer["citations"][0]["doc_id"] == "race"
 
 
+def test_interleaved_writes_of_one_document_keep_its_chunks(
+    make_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers whose steps would interleave (a slow catalogue write widens the window)."""
+    from fakes import FakeEmbedder
+
+    from rag.documents import parse_article
+    from rag.ingest import ingest_article
+
+    settings = make_settings()
+    store = Store(settings, "minilm")
+    catalogue_upsert = store.catalogue.upsert
+
+    def slow_upsert(*args: Any, **kwargs: Any) -> None:
+        time.sleep(0.2)
+        catalogue_upsert(*args, **kwargs)
+
+    monkeypatch.setattr(store.catalogue, "upsert", slow_upsert)
+    embedder = FakeEmbedder()
+    articles = [parse_article("race", article(1000 + 111 * i)) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda a: ingest_article(a, store, embedder, settings), articles))
+    info = store.get_document("race")
+    assert info is not None
+    live = [n for n in store.live_nodes() if n.ref_doc_id == "race"]
+    assert len(live) == info.chunk_count > 0
+    assert live[0].get_content() in store.get_text("race")
+
+
 def test_the_write_lock_holds_across_processes(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "data")
     store = Store(settings, "minilm")
