@@ -69,6 +69,11 @@ class MiniLMEmbedder:
             ort.disable_telemetry_events()
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: a query is ~5 ms of work, and
+        # spinning between queries burns the CPU that concurrent requests and other
+        # `rag serve` workers need (it doubled the CPU time of a query here).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(model), sess_options=options, providers=["CPUExecutionProvider"]
