@@ -6,11 +6,11 @@ it loads `/api/ask` with many requests at a fixed concurrency (1,000 at 50 by de
 against three arrangements of the same index: 1 worker over the local store (the
 default `rag serve`), 1 worker over a Chroma server, and `rag serve --workers 2` (which
 starts its own Chroma server); for each, requests per second, p50/p95/p99 latency,
-errors, and the resident memory of every server process (workers, uvicorn's parent,
-Chroma) before and after the load. The servers run as subprocesses over a temporary
-index; figures vary with machine load, so they are printed, never asserted. The load
-client runs on the same machine and takes CPU from the servers. Left out: other
-endpoints under load, and memory on systems without `/proc`.
+errors, the cores the server's processes (uvicorn's parent, workers, Chroma) used, and
+their resident memory before and after the load. The servers run as subprocesses over
+a temporary index; figures vary with machine load, so they are printed, never asserted.
+The load client runs on the same machine and takes CPU from the servers. Left out:
+other endpoints under load, and memory and CPU figures on systems without `/proc`.
 """
 
 import argparse
@@ -53,9 +53,17 @@ class Served:
     pid: int
     extra_pids: tuple[int, ...] = ()
 
+    def pids(self) -> list[int]:
+        """The server, its children (workers, Chroma) and `extra_pids`."""
+        return [*process_tree(self.pid), *self.extra_pids]
+
     def rss_mb(self) -> float:
-        """Resident memory of the server, its children (workers, Chroma) and `extra_pids`."""
-        return sum(_rss_kb(p) for p in (*process_tree(self.pid), *self.extra_pids)) / 1024
+        """Resident memory of all the server's processes."""
+        return sum(_rss_kb(p) for p in self.pids()) / 1024
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) all the server's processes have used so far."""
+        return sum(_cpu_ticks(p) for p in self.pids()) / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(root: int) -> list[int]:
@@ -74,6 +82,14 @@ def process_tree(root: int) -> list[int]:
         found.append(pid)
         todo.extend(parents.get(pid, []))
     return found
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
 
 
 def _rss_kb(pid: int) -> int:
@@ -192,9 +208,10 @@ def load_table(data: Path, requests: int, concurrency: int) -> Table:
     table = Table(
         title=f"POST /api/ask under load: {requests} requests, {concurrency} concurrent",
         caption=f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start; "
-        "RSS: all server processes (uvicorn, workers, Chroma)",
+        "cores: CPU time of all server processes (uvicorn, workers, Chroma) over wall time; "
+        "RSS: their resident memory",
     )
-    for column in ("arrangement", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+    for column in ("arrangement", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "cores",
                    "RSS before MB", "RSS after MB"):  # fmt: skip
         table.add_column(column, justify="left" if column == "arrangement" else "right")
     arrangements = (("1 worker, local store", 1, False),
@@ -208,13 +225,13 @@ def load_table(data: Path, requests: int, concurrency: int) -> Table:
             server = stack.enter_context(served(data, workers=workers, chroma=chroma))
             # Warm-up: every worker's first questions pay one-off costs.
             asyncio.run(_load(server.url, QUESTIONS, 4 * concurrency, concurrency))
-            before = server.rss_mb()
+            before, cpu = server.rss_mb(), server.cpu_seconds()
             load = asyncio.run(_load(server.url, QUESTIONS, requests, concurrency))
-            after = server.rss_mb()
+            after, cores = server.rss_mb(), (server.cpu_seconds() - cpu) / load.seconds
         values = load.latencies_ms
-        table.add_row(name, f"{load.rate:.1f}", f"{percentile(values, 50):.0f}",
-                      f"{percentile(values, 95):.0f}", f"{percentile(values, 99):.0f}",
-                      str(load.errors), f"{before:.0f}", f"{after:.0f}")  # fmt: skip
+        latency = [f"{percentile(values, q):.0f}" for q in (50, 95, 99)]
+        table.add_row(name, f"{load.rate:.1f}", *latency, str(load.errors), f"{cores:.2f}",
+                      f"{before:.0f}", f"{after:.0f}")  # fmt: skip
     return table
 
 
