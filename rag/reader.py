@@ -21,7 +21,9 @@ import bisect
 import calendar
 import math
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -52,6 +54,7 @@ NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
 MIN_SCORE = 0.65  # below this the best candidate is taken as not answering (evals.tune)
 MIN_SENTENCE = 0.25  # a sentence must match this share of the question's weight
 CONFLICT_SHARE = 0.8  # a document's own best value counts as a conflict above this share
+KEEP_ANNOTATIONS = 256  # documents whose parsed annotation each process keeps (≈90 kB each)
 
 Annotations = Callable[[Sequence[Passage]], list[Annotation]]
 
@@ -389,13 +392,31 @@ class Reader:
 
 def passage_annotations(
     lookup: Callable[[Sequence[str]], dict[str, tuple[str, Annotation]]],
+    keep: int = KEEP_ANNOTATIONS,
 ) -> Annotations:
     """Annotations for passages from the store's `get_annotations`; a passage whose stored
     annotation is missing or of another text (an index from an older version) is
-    annotated on the spot."""
+    annotated on the spot.
+
+    The last `keep` documents' parsed annotations are kept with their text's hash, so a
+    question reads from the store (over HTTP, with a Chroma server) only documents it has
+    not seen in that version; a changed document has a new hash and is read again."""
+    kept: OrderedDict[str, tuple[str, Annotation]] = OrderedDict()
+    lock = threading.Lock()  # requests run in a thread pool
 
     def annotations(passages: Sequence[Passage]) -> list[Annotation]:
-        stored = lookup([p.doc_id for p in passages])
+        with lock:
+            stored = {p.doc_id: kept[p.doc_id] for p in passages
+                      if p.doc_sha and kept.get(p.doc_id, ("",))[0] == p.doc_sha}  # fmt: skip
+        missing = [p.doc_id for p in passages if p.doc_id not in stored]
+        if missing:
+            stored.update(lookup(missing))
+        with lock:
+            for doc_id, entry in stored.items():
+                kept[doc_id] = entry
+                kept.move_to_end(doc_id)
+            while len(kept) > keep:
+                kept.popitem(last=False)
         out = []
         for p in passages:
             sha, annotation = stored.get(p.doc_id, ("", None))

@@ -315,6 +315,19 @@ class Store:
         nodes.sort(key=lambda n: (n.ref_doc_id or "", n.metadata.get("chunk_index", 0)))
         return nodes
 
+    def nearest(
+        self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Ids of the `k` chunks nearest to a vector, nearest first, optionally filtered.
+
+        Ids only: the retriever holds every live chunk's text and metadata already.
+        """
+        query: list[Sequence[float]] = [vector]
+        got = self.chunks.query(
+            query_embeddings=query, n_results=k, where=where, include=["distances"]
+        )
+        return list(got["ids"][0])
+
     def count_chunks(self) -> int:
         """Number of chunk records, stale ones included."""
         return int(self.chunks.count())

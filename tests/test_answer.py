@@ -160,3 +160,31 @@ def test_stream_events_in_order(seeded_service: RagService) -> None:
     final = events[-1].answer
     assert final is not None
     assert "".join(e.text for e in events[1:-1]).strip() == final.answer
+
+
+def test_annotations_are_read_once_per_document_version() -> None:
+    from collections.abc import Sequence
+
+    from rag.nlp import Annotation
+    from rag.reader import passage_annotations
+    from rag.schema import Passage
+
+    stored = {"a": ("sha1", Annotation(((0, 4),), (), ())), "b": ("sha1", Annotation((), (), ()))}
+    asked: list[list[str]] = []
+
+    def lookup(doc_ids: Sequence[str]) -> dict[str, tuple[str, Annotation]]:
+        asked.append(list(doc_ids))
+        return {d: stored[d] for d in doc_ids if d in stored}
+
+    def passage(doc_id: str, sha: str) -> Passage:
+        return Passage(f"{doc_id}-0", doc_id, "Text", 0, 4, "", None, None, 0.0, doc_sha=sha)
+
+    annotations = passage_annotations(lookup, keep=1)
+    assert annotations([passage("a", "sha1")]) == [stored["a"][1]]
+    assert annotations([passage("a", "sha1")]) == [stored["a"][1]]
+    assert asked == [["a"]]  # the second question read nothing
+    stored["a"] = ("sha2", Annotation(((0, 2),), (), ()))
+    assert annotations([passage("a", "sha2")]) == [stored["a"][1]]  # a new text is read again
+    annotations([passage("b", "sha1")])
+    annotations([passage("a", "sha2")])  # pushed out by "b" (keep=1)
+    assert asked == [["a"], ["a"], ["b"], ["a"]]

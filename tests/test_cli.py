@@ -96,3 +96,10 @@ def test_bad_configuration_is_named(tmp_path: Path) -> None:
         env=guarded_env(RAG_DATA_DIR=str(tmp_path), RAG_CHUNK_SIZE="lots"),
     )  # fmt: skip
     assert out.returncode == 4 and "RAG_CHUNK_SIZE" in out.stderr
+
+
+def test_serve_needs_a_worker(capsys: pytest.CaptureFixture[str]) -> None:
+    from rag.cli import main
+
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err

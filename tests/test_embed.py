@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embed import LlamaEmbedding, MiniLMEmbedder
+from rag.embed import MiniLMEmbedder
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_fp32_reference.json"
 
@@ -44,10 +44,3 @@ def test_similar_meaning_scores_higher(embedder: MiniLMEmbedder) -> None:
     near = np.array(embedder.embed_query("The state of emergency will remain for 60 days."))
     far = np.array(embedder.embed_query("Bananas are rich in potassium."))
     assert q @ near > q @ far + 0.3
-
-
-def test_llama_index_adapter(embedder: MiniLMEmbedder) -> None:
-    adapter = LlamaEmbedding(embedder)
-    vec = adapter.get_query_embedding("Tacna")
-    assert np.allclose(vec, embedder.embed_query("Tacna"))
-    assert len(adapter.get_text_embedding_batch(["a", "b", "c"])) == 3

@@ -55,3 +55,12 @@ def test_bm25_index_is_built_once_per_index_version(seeded_service: RagService) 
     built = retriever._bm25
     seeded_service.retrieve("Arica")
     assert retriever._bm25 is built
+
+
+def test_filters_as_a_chroma_where_clause() -> None:
+    assert Filters().where() is None
+    assert Filters(doc_ids=("a",)).where() == {"doc_id": {"$in": ["a"]}}
+    both = Filters(published_from=date(2024, 1, 2), published_to=date(2025, 3, 4))
+    assert both.where() == {
+        "$and": [{"published_ord": {"$gte": 20240102}}, {"published_ord": {"$lte": 20250304}}]
+    }
