@@ -17,7 +17,6 @@ server and `rag ingest`) that write to one index take turns and the last complet
 wins. Readers take no lock: the write order keeps what they see consistent.
 """
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -35,6 +34,7 @@ from rag.errors import BackendUnavailable, ConfigError, NotFound
 from rag.nlp import Annotation
 from rag.schema import Article, Chunk, DocumentInfo
 
+_WRITES = "writes"  # the catalogue collection's write counter (Store.version)
 _CATALOGUE_VECTOR: list[Sequence[float]] = [
     [1.0]
 ]  # the catalogue is looked up by id, never by similarity
@@ -169,13 +169,18 @@ class Store:
         return [d for d in dict.fromkeys(doc_ids) if d not in set(got["ids"])]
 
     def version(self) -> str:
-        """Changes whenever any document is added, replaced or removed."""
-        got = self.catalogue.get(include=["metadatas"])
-        pairs = sorted(
-            f"{i}:{_live_version(m or {})}"
-            for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
-        )
-        return hashlib.sha256("\n".join(pairs).encode()).hexdigest()[:16]
+        """Changes whenever any document is added, replaced or removed (O(1): a counter).
+
+        Every write bumps a counter kept in the catalogue collection's metadata, so a
+        process (or another worker) learns that its caches are stale from one small read.
+        """
+        metadata = self.client.get_collection(self.catalogue.name).metadata or {}
+        return str(metadata.get(_WRITES, 0))
+
+    def _bump_version(self) -> None:
+        # Called holding the write lock, after the write it announces.
+        metadata = self.client.get_collection(self.catalogue.name).metadata or {}
+        self.catalogue.modify(metadata={_WRITES: int(metadata.get(_WRITES, 0)) + 1})
 
     def live_hashes(self) -> dict[str, str]:
         """doc_id -> the version whose chunks are current."""
@@ -270,6 +275,7 @@ class Store:
             )
             older: Any = {"$and": [{"doc_id": article.doc_id}, {"doc_sha": {"$ne": version}}]}
             self.chunks.delete(where=older)
+            self._bump_version()
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and its chunks; `NotFound` if it is not stored."""
@@ -279,6 +285,7 @@ class Store:
             self.catalogue.delete(ids=[doc_id])
             self.chunks.delete(where={"doc_id": doc_id})
             self.annotations.delete(ids=[doc_id])
+            self._bump_version()
 
     def repair(self) -> int:
         """Delete chunks left by an interrupted write; returns how many were removed."""
@@ -292,6 +299,7 @@ class Store:
             ]
             if stale:
                 self.chunks.delete(ids=stale)
+                self._bump_version()
             return len(stale)
 
     # -- reads for retrieval -------------------------------------------------------

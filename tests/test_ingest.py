@@ -141,6 +141,29 @@ def test_add_and_delete_one_article(service: RagService) -> None:
         service.store.get_text(article.doc_id)
 
 
+def test_index_version_is_a_counter_bumped_by_writes_only(
+    service: RagService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    article = load_article(next(SEEDS.glob("000_*.txt")))
+    store = service.store
+    seen = [store.version()]
+    service.add_article(article)
+    seen.append(store.version())
+    service.add_article(article)  # unchanged: no write
+    seen.append(store.version())
+    service.delete_document(article.doc_id)
+    seen.append(store.version())
+    assert seen[0] != seen[1] == seen[2] != seen[3]
+
+    # Reading it never lists the catalogue, whatever the corpus size.
+    def no_scan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("version() scanned the catalogue")
+
+    monkeypatch.setattr(store.catalogue, "get", no_scan)
+    monkeypatch.setattr(store.chunks, "get", no_scan)
+    assert store.version() == seen[3]
+
+
 def test_switching_embedder_on_an_existing_collection_is_refused(
     make_settings: Callable[..., Settings], corpus: Path
 ) -> None:
