@@ -6,6 +6,7 @@ speaks in these.
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,9 @@ class Article:
     outlet: str | None = None
     source: str | None = None  # file name it came from, if any
 
-    @property
+    # Cached: chunk ids and chunk metadata ask for it once per chunk, and hashing the
+    # whole text each time made an article's cost grow with the square of its length.
+    @cached_property
     def sha256(self) -> str:
         """Hash of the cleaned text: the key of idempotent re-ingestion."""
         import hashlib
