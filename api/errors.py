@@ -13,11 +13,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import error_body
-from rag.errors import BackendUnavailable, ConfigError, InvalidInput, NotFound, RagError
+from rag.errors import (
+    BackendUnavailable,
+    ConfigError,
+    InvalidInput,
+    NotFound,
+    RagError,
+    TooLarge,
+)
 
 log = logging.getLogger("api")
 
+# The first class an error is an instance of decides: subclasses before their bases.
 STATUS: dict[type[RagError], int] = {
+    TooLarge: 413,
     InvalidInput: 400,
     NotFound: 404,
     ConfigError: 500,

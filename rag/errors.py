@@ -22,6 +22,12 @@ class InvalidInput(RagError):
     code = "invalid_input"
 
 
+class TooLarge(InvalidInput):
+    """An input is over a configured size limit (an article over RAG_MAX_ARTICLE_CHARS)."""
+
+    code = "too_large"
+
+
 class NotFound(RagError):
     """A named document or resource does not exist."""
 
