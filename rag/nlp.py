@@ -144,6 +144,8 @@ def blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[tuple[int, int]]:
     """(start, end) spans that tile `text` in order: each at most `size` characters and,
     but for the last, more than `size // 2`, so a text of n characters gives fewer than
     2n/size + 1 blocks. An empty text is one empty block."""
+    if size < 1:
+        raise ValueError(f"block size must be at least 1 character, not {size}")
     start = 0
     while len(text) - start > size:
         limit = start + size

@@ -46,6 +46,8 @@ def test_blocks_fall_back_to_smaller_breaks(text: str, cuts: str) -> None:
 def test_blocks_of_text_without_breaks_are_cut_at_the_limit() -> None:
     assert list(nlp.blocks("x" * 2500, 1000)) == [(0, 1000), (1000, 2000), (2000, 2500)]
     assert list(nlp.blocks("", 1000)) == [(0, 0)]
+    with pytest.raises(ValueError):
+        list(nlp.blocks("x", 0))
 
 
 def test_long_text_is_annotated_block_by_block_like_one_doc(
