@@ -21,13 +21,15 @@ from rag.errors import (
     InvalidInput,
     NotFound,
     RagError,
+    TooLarge,
 )
 
 log = logging.getLogger("api")
 
-# Checked in order: a subclass before its base.
+# The first class an error is an instance of decides: subclasses before their bases.
 STATUS: dict[type[RagError], int] = {
     EmptyIndex: 409,
+    TooLarge: 413,
     InvalidInput: 400,
     NotFound: 404,
     ConfigError: 500,

@@ -15,6 +15,8 @@ from rag.retrieve import Filters
 
 # Chars, not tokens: a cheap bound before the service counts the question's tokens.
 MAX_TEXT_CHARS = 100_000
+# A generous bound on the request body only; the service refuses articles over
+# RAG_MAX_ARTICLE_CHARS (200,000 by default) with a 413 naming the limit.
 MAX_ARTICLE_CHARS = 2_000_000
 MAX_MESSAGES = 100
 

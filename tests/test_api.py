@@ -14,6 +14,7 @@ from httpx import Response
 from api.main import create_app
 from api.schemas import AnswerPublic, DocumentDetail, DocumentPublic
 from rag.config import load_settings
+from rag.documents import load_article
 from rag.errors import BackendUnavailable
 from rag.generate import Draft
 from rag.schema import Passage, answer_dict
@@ -380,6 +381,19 @@ def test_add_with_explicit_id_and_bad_articles(admin: TestClient) -> None:
     assert_error(post({"text": "x", "doc_id": "../etc/passwd"}), 422)
     assert_error(post({"text": "x", "published": "March"}), 422)
     assert_error(post({"title": "no text"}), 422)
+
+
+def test_too_long_article_is_413_naming_the_limit(admin: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    story = "\n\n".join(load_article(p).text for p in sorted(SEEDS.glob("*.txt")))
+    text = "\n\n".join([story] * (200_000 // len(story) + 1))  # over the default 200,000
+    response = admin.post("/api/documents", json={"text": text, "doc_id": "long"}, headers=auth)
+    message = assert_error(response, 413, "too_large")
+    assert "200,000" in message and "RAG_MAX_ARTICLE_CHARS" in message and "long" in message
+    assert_error(admin.get("/api/documents/long"), 404)  # nothing was stored
+    # Over the request bound (a cheap guard before the service): a validation error.
+    huge = admin.post("/api/documents", json={"text": "x" * 2_000_001}, headers=auth)
+    assert_error(huge, 422, "invalid_request")
 
 
 # -- health, docs, pages, headers ---------------------------------------------------------

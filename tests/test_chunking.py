@@ -1,12 +1,15 @@
 """Chunks are token-sized and their spans reproduce the cleaned article exactly."""
 
+import hashlib
 import itertools
+from typing import Any
 
 import pytest
 from conftest import SEEDS
 
 from rag.chunking import count_tokens, encoding, split_article
 from rag.documents import load_article, parse_article
+from rag.store import chunk_metadata
 
 
 @pytest.mark.parametrize("path", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.stem[:3])
@@ -35,3 +38,24 @@ def test_chunk_ids_change_with_the_text() -> None:
 def test_token_count_matches_tiktoken() -> None:
     text = "Peru is home to 1,043,460 Venezuelans."
     assert count_tokens(text) == len(encoding().encode(text)) > 5
+
+
+def test_a_long_article_is_hashed_once_not_once_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "\n\n".join(load_article(p).text for p in sorted(SEEDS.glob("*.txt")))
+    article = parse_article("long", text * 4)
+    whole = len(article.text.encode("utf-8"))
+    real = hashlib.sha256
+    hashed: list[int] = []
+
+    def counting(data: bytes = b"", **kwargs: Any) -> Any:
+        hashed.append(len(data))
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    chunks = split_article(article, 64, 8)
+    for chunk in chunks:
+        chunk_metadata(article, chunk)
+    assert len(chunks) > 100
+    # Each chunk's id and metadata carry the text's hash: hashing the whole text again
+    # for every chunk made the cost of an article grow with the square of its length.
+    assert hashed.count(whole) == 1

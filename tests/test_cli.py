@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEEDS, guarded_env
 
+from rag.documents import load_article
+
 
 def rag(*args: str, data: Path, log: Path | None = None) -> subprocess.CompletedProcess[str]:
     extra = {"RAG_DATA_DIR": str(data)}
@@ -85,9 +87,15 @@ def test_bad_files_are_reported_and_others_ingested(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     shutil.copytree(SEEDS, folder)
     (folder / "scan.txt").write_bytes(b"%PDF\x00\x01")
+    story = load_article(SEEDS / "000_24eb7c9a55d07d77.txt").text
+    (folder / "big.txt").write_text("\n\n".join([story] * (200_000 // len(story) + 1)))
     out = rag("ingest", str(folder), data=tmp_path / "data")
     assert out.returncode == 0
-    assert "skipped scan.txt" in out.stderr and "5 created" in out.stdout
+    assert "skipped scan.txt" in out.stderr and "5 created, 0 updated" in out.stdout
+    assert "2 skipped" in out.stdout
+    skipped = [line for line in out.stderr.splitlines() if line.startswith("skipped big.txt: ")]
+    assert len(skipped) == 1
+    assert "the limit is 200,000 (RAG_MAX_ARTICLE_CHARS)" in skipped[0]
 
 
 def test_bad_configuration_is_named(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ from fakes import FakeEmbedder
 
 from rag.config import Settings
 from rag.documents import load_article
-from rag.errors import InvalidInput, NotFound
+from rag.errors import InvalidInput, NotFound, TooLarge
+from rag.ingest import check_length
+from rag.schema import Article
 from rag.service import RagService
 
 
@@ -173,3 +175,34 @@ def test_switching_embedder_on_an_existing_collection_is_refused(
     RagService(make_settings(), embedder=FakeEmbedder()).ingest_folder(corpus)
     with pytest.raises(ConfigError, match="RAG_COLLECTION"):
         Store(make_settings(), "openai:text-embedding-3-small")
+
+
+def test_article_length_limit_is_inclusive_and_named(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(max_article_chars=1000)
+    check_length(Article("ok", "x" * 1000, "ok"), settings)
+    with pytest.raises(TooLarge) as refused:
+        check_length(Article("big", "x" * 1001, "big"), settings)
+    assert isinstance(refused.value, InvalidInput) and refused.value.code == "too_large"
+    assert str(refused.value).startswith("big: ") and "1,001" in str(refused.value)
+    assert "1,000 (RAG_MAX_ARTICLE_CHARS)" in str(refused.value)
+
+
+def test_too_long_file_is_skipped_by_name_before_any_work(
+    make_settings: Callable[..., Settings], corpus: Path
+) -> None:
+    longest = max(len(load_article(p).text) for p in corpus.glob("*.txt"))
+    settings = make_settings(max_article_chars=longest)
+    embedder = FakeEmbedder()
+    service = RagService(settings, embedder=embedder)
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "big.txt").write_text("A long story. " * (longest // 14 + 1))
+    report = service.ingest_folder(corpus)
+    assert report.counts()["created"] == 5 and len(report.skipped) == 1
+    name, reason = report.skipped[0]
+    assert name == "sub/big.txt" and "RAG_MAX_ARTICLE_CHARS" in reason
+    assert "big" not in {d.doc_id for d in service.documents()}
+    assert len(embedder.calls) == 5  # the long one was never chunked or embedded
+    with pytest.raises(TooLarge):  # one article, as the API adds it
+        service.add_article(load_article(corpus / "sub" / "big.txt"))

@@ -52,7 +52,11 @@ def get_document(doc_id: str, service: ServiceDep) -> dict[str, object]:
     response_model=IngestResult,
     status_code=201,
     dependencies=[AdminDep],
-    responses={**ADMIN_ERRORS, 200: {"model": IngestResult, "description": "Updated or unchanged"}},
+    responses={
+        **ADMIN_ERRORS,
+        200: {"model": IngestResult, "description": "Updated or unchanged"},
+        413: {"model": ErrorBody, "description": "Article longer than RAG_MAX_ARTICLE_CHARS"},
+    },
 )
 def add_document(body: ArticleIn, service: ServiceDep) -> JSONResponse:
     """Add or update one article; the same text and metadata again changes nothing."""
