@@ -391,9 +391,9 @@ def test_too_long_article_is_413_naming_the_limit(admin: TestClient) -> None:
     message = assert_error(response, 413, "too_large")
     assert "200,000" in message and "RAG_MAX_ARTICLE_CHARS" in message and "long" in message
     assert_error(admin.get("/api/documents/long"), 404)  # nothing was stored
-    # Over the request bound (a cheap guard before the service): a validation error.
+    # A body over RAG_MAX_BODY_BYTES (2 MB) is refused before it is parsed.
     huge = admin.post("/api/documents", json={"text": "x" * 2_000_001}, headers=auth)
-    assert_error(huge, 422, "invalid_request")
+    assert "RAG_MAX_BODY_BYTES" in assert_error(huge, 413, "too_large")
 
 
 # -- health, docs, pages, headers ---------------------------------------------------------
