@@ -32,8 +32,8 @@ from rich.table import Table
 
 from evals.bench import QUESTIONS
 from evals.score import percentile
-from rag.chroma_server import ChromaServer
 from rag.config import load_settings
+from rag.index.chroma_server import ChromaServer
 from rag.service import RagService
 
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
-from rag.conversation import Turn
-from rag.retrieve import Filters
+from rag.answer.conversation import Turn
+from rag.index.retrieve import Filters
 
 # Chars, not tokens: a cheap bound before the service counts the question's tokens.
 MAX_TEXT_CHARS = 100_000

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from rag.documents import parse_article
 from rag.errors import ConfigError, InvalidInput
+from rag.ingest.documents import parse_article
 from rag.schema import Article
 from rag.service import RagService
 

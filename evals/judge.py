@@ -8,9 +8,9 @@ from typing import Any
 import openai
 from openai import OpenAI
 
+from rag.answer.prompts import load_prompt
 from rag.config import Settings
 from rag.errors import ConfigError
-from rag.prompts import load_prompt
 
 
 def judge_results(settings: Settings, records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ changes one weight at a time (coordinate ascent over a few multiples) and keeps 
 when answer accuracy + refusal accuracy, pooled over the corpora at the best threshold,
 goes up. The table shows, for each threshold, answer accuracy (right short answer, over
 answerable questions), unanswerable questions refused, and refusal accuracy over all.
-`WEIGHTS` and `MIN_SCORE` in rag/reader.py are set from its output. Test questions are
+`WEIGHTS` and `MIN_SCORE` in rag/answer/reader.py are set from its output. Test questions are
 never read.
 """
 
@@ -20,7 +20,7 @@ from rich.table import Table
 from evals.corpora import get_corpus
 from evals.normalize import any_match
 from evals.questions import load_questions
-from rag import reader as reader_module
+from rag.answer import reader as reader_module
 from rag.config import load_settings
 from rag.service import RagService
 

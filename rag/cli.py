@@ -67,7 +67,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.retrieve import Filters
+    from rag.index.retrieve import Filters
     from rag.schema import answer_dict
 
     service = _service(settings)
@@ -130,8 +130,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers == 1 or settings.chroma_host:
         run()
         return 0
-    # Several processes share the local folder through one Chroma server (rag/chroma_server.py).
-    from rag.chroma_server import ChromaServer
+    # Several processes share the local folder through one Chroma server (rag/index/chroma_server.py).
+    from rag.index.chroma_server import ChromaServer
 
     log = settings.data_dir / "chroma-server.log"
     with ChromaServer(settings.chroma_path, log=log) as chroma:

@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from rag.chunking import count_tokens
-from rag.citations import resolve
+from rag.answer.citations import resolve
+from rag.answer.generate import REFUSAL, Draft, Generator
+from rag.answer.guarantee import guarantee
 from rag.config import Settings
-from rag.embed import Embedder, make_embedder
 from rag.errors import ConfigError, EmptyIndex, InvalidInput, NotFound, RagError
-from rag.generate import REFUSAL, Draft, Generator
-from rag.guarantee import guarantee
-from rag.ingest import IngestReport, Outcome, Track, ingest_article, ingest_folder
-from rag.retrieve import Filters, HybridRetriever
+from rag.index.embed import Embedder, make_embedder
+from rag.index.retrieve import Filters, HybridRetriever
+from rag.index.store import Store
+from rag.ingest.chunking import count_tokens
+from rag.ingest.pipeline import IngestReport, Outcome, Track, ingest_article, ingest_folder
 from rag.schema import Answer, Article, Chunk, DocumentInfo, Passage
-from rag.store import Store
 
 GENERATORS = ("extractive", "openai", "local")
 EMPTY_INDEX = "the index is empty: add articles with `rag ingest <folder>` or `POST /api/documents`"
@@ -70,7 +70,7 @@ class RagService:
     @cached_property
     def extractive(self) -> Generator:
         """The offline reader, also the fallback when an LLM makes facts up."""
-        from rag.reader import Reader, passage_annotations
+        from rag.answer.reader import Reader, passage_annotations
 
         return Reader(passage_annotations(self.store.get_annotations))
 
@@ -83,11 +83,11 @@ class RagService:
         if name == "extractive":
             return self.extractive
         if name == "openai":
-            from rag.llm import OpenAIGenerator
+            from rag.answer.llm import OpenAIGenerator
 
             return OpenAIGenerator(self.settings)
         if name == "local":
-            from rag.local_llm import LocalGenerator
+            from rag.answer.local_llm import LocalGenerator
 
             return LocalGenerator(self.settings)
         raise ConfigError(f"unknown generator {name!r}; choose one of {', '.join(GENERATORS)}")

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from rag.generate import Draft
+from rag.answer.generate import Draft
 from rag.schema import Passage
 
 

@@ -3,10 +3,10 @@
 import pytest
 from fakes import ScriptedGenerator
 
+from rag.answer.generate import REFUSAL
+from rag.answer.question import analyse_question
+from rag.answer.reader import answer_span, canonical, date_precision, is_duration
 from rag.errors import InvalidInput
-from rag.generate import REFUSAL
-from rag.question import analyse_question
-from rag.reader import answer_span, canonical, date_precision, is_duration
 from rag.schema import answer_dict
 from rag.service import RagService
 
@@ -165,8 +165,8 @@ def test_stream_events_in_order(seeded_service: RagService) -> None:
 def test_annotations_are_read_once_per_document_version() -> None:
     from collections.abc import Sequence
 
+    from rag.answer.reader import passage_annotations
     from rag.nlp import Annotation
-    from rag.reader import passage_annotations
     from rag.schema import Passage
 
     stored = {"a": ("sha1", Annotation(((0, 4),), (), ())), "b": ("sha1", Annotation((), (), ()))}

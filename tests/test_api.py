@@ -13,10 +13,10 @@ from httpx import Response
 
 from api.main import create_app
 from api.schemas import AnswerPublic, DocumentDetail, DocumentPublic
+from rag.answer.generate import Draft
 from rag.config import load_settings
-from rag.documents import load_article
 from rag.errors import BackendUnavailable
-from rag.generate import Draft
+from rag.ingest.documents import load_article
 from rag.schema import Passage, answer_dict
 from rag.service import RagService
 

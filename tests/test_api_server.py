@@ -13,8 +13,8 @@ import uvicorn
 from conftest import SEEDS, LiveServer, free_port
 
 from api.main import create_app
+from rag.answer.generate import Draft
 from rag.config import load_settings
-from rag.generate import Draft
 from rag.schema import Passage
 from rag.service import RagService
 

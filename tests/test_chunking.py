@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from conftest import SEEDS
 
-from rag.chunking import count_tokens, encoding, split_article
-from rag.documents import load_article, parse_article
-from rag.store import chunk_metadata
+from rag.index.store import chunk_metadata
+from rag.ingest.chunking import count_tokens, encoding, split_article
+from rag.ingest.documents import load_article, parse_article
 
 
 @pytest.mark.parametrize("path", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.stem[:3])

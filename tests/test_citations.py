@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from rag.citations import claims_by_marker, facts, resolve, strip_invalid_markers
+from rag.answer.citations import claims_by_marker, facts, resolve, strip_invalid_markers
 from rag.schema import Passage
 
 ARTICLE = (

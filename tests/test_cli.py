@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEEDS, guarded_env
 
-from rag.documents import load_article
+from rag.ingest.documents import load_article
 
 
 def rag(*args: str, data: Path, log: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.conversation import Turn, ask_turns, condense, is_follow_up
+from rag.answer.conversation import Turn, ask_turns, condense, is_follow_up
 from rag.errors import InvalidInput
 from rag.service import RagService
 
@@ -126,7 +126,7 @@ def test_standalone_questions_are_not_sent_to_the_model() -> None:
 
 
 def test_clean_rewrite_rejects_rambling_replies() -> None:
-    from rag.llm import clean_rewrite
+    from rag.answer.llm import clean_rewrite
 
     assert clean_rewrite('"Who announced the emergency?"\nExplanation: ...') == (
         "Who announced the emergency?"

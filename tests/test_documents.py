@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from conftest import SEEDS
 
-from rag.documents import (
+from rag.errors import InvalidInput
+from rag.ingest.documents import (
     clean_text,
     extract_published,
     find_article_files,
@@ -14,7 +15,6 @@ from rag.documents import (
     parse_article,
     read_text,
 )
-from rag.errors import InvalidInput
 
 
 def seed(stem_prefix: str) -> Path:

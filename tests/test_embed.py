@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embed import MiniLMEmbedder
+from rag.index.embed import MiniLMEmbedder
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_fp32_reference.json"
 

@@ -75,7 +75,7 @@ def test_the_bundled_question_set_meets_its_quotas() -> None:
 
 def test_every_gold_answer_is_in_its_source_articles() -> None:
     from evals.normalize import any_match
-    from rag.documents import load_article
+    from rag.ingest.documents import load_article
 
     texts = {p.stem: load_article(p).text for p in (ROOT / "seeds").glob("*.txt")}
     for q in load_questions(DEFAULT_FILE):

@@ -2,8 +2,8 @@
 
 from fakes import ScriptedGenerator
 
-from rag.guarantee import guarantee
-from rag.llm import to_draft
+from rag.answer.guarantee import guarantee
+from rag.answer.llm import to_draft
 from rag.service import RagService
 
 TACNA = "How long will the state of emergency in Tacna last?"

@@ -32,12 +32,12 @@ from conftest import (
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from rag.answer.generate import REFUSAL, Draft
 from rag.cli import main as cli
 from rag.config import load_settings
-from rag.generate import REFUSAL, Draft
+from rag.index.store import Store
 from rag.schema import Passage
 from rag.service import EMPTY_INDEX, RagService
-from rag.store import Store
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BOATS = "How many boats did the harbour committee count on Monday?"
@@ -114,8 +114,8 @@ def test_interleaved_writes_of_one_document_keep_its_chunks(
     """Writers whose steps would interleave (a slow catalogue write widens the window)."""
     from fakes import FakeEmbedder
 
-    from rag.documents import parse_article
-    from rag.ingest import ingest_article
+    from rag.ingest.documents import parse_article
+    from rag.ingest.pipeline import ingest_article
 
     settings = make_settings()
     store = Store(settings, "minilm")
@@ -143,7 +143,7 @@ def test_the_write_lock_holds_across_processes(tmp_path: Path) -> None:
     probe = (
         "import sys, filelock\n"
         "from rag.config import load_settings\n"
-        "from rag.store import Store\n"
+        "from rag.index.store import Store\n"
         "store = Store(load_settings(data_dir=sys.argv[1]), 'minilm')\n"
         "try:\n"
         "    store.writing().acquire(timeout=0.5)\n"

@@ -9,9 +9,9 @@ from conftest import SEEDS
 from fakes import FakeEmbedder
 
 from rag.config import Settings
-from rag.documents import load_article
 from rag.errors import InvalidInput, NotFound, TooLarge
-from rag.ingest import check_length
+from rag.ingest.documents import load_article
+from rag.ingest.pipeline import check_length
 from rag.schema import Article
 from rag.service import RagService
 
@@ -170,7 +170,7 @@ def test_switching_embedder_on_an_existing_collection_is_refused(
     make_settings: Callable[..., Settings], corpus: Path
 ) -> None:
     from rag.errors import ConfigError
-    from rag.store import Store
+    from rag.index.store import Store
 
     RagService(make_settings(), embedder=FakeEmbedder()).ingest_folder(corpus)
     with pytest.raises(ConfigError, match="RAG_COLLECTION"):

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from conftest import LOCAL, ROOT, free_port, guarded_env
 
+from rag.answer.local_llm import bundled_model
 from rag.config import load_settings
 from rag.errors import BackendUnavailable, ConfigError
-from rag.local_llm import bundled_model
 from rag.service import RagService
 
 TACNA = "How long will the state of emergency in Tacna last?"

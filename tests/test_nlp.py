@@ -8,7 +8,7 @@ import pytest
 from conftest import SEEDS
 
 from rag import nlp
-from rag.documents import load_article
+from rag.ingest.documents import load_article
 
 
 def seeds_text() -> str:

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from rag.errors import InvalidInput
-from rag.retrieve import Filters
+from rag.index.retrieve import Filters
 from rag.service import RagService
 
 

@@ -15,10 +15,10 @@ import pytest
 from conftest import free_port, rag_server, settled_readyz
 from fakes import EchoingUpstream
 
+from rag.answer.llm import OpenAIGenerator
 from rag.config import Settings, load_settings
-from rag.embed import OpenAIEmbedder
 from rag.errors import BackendUnavailable, ConfigError
-from rag.llm import OpenAIGenerator
+from rag.index.embed import OpenAIEmbedder
 from rag.schema import Passage
 from rag.upstream import FRAGMENT, MASK, redact, safe_url
 

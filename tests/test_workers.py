@@ -20,10 +20,10 @@ import pytest
 from conftest import ADMIN_TOKEN, ROOT, SEEDS, free_port, guarded_env
 
 from api.bench import process_tree
-from rag.chroma_server import ChromaServer, heartbeat
 from rag.config import load_settings
-from rag.documents import parse_article
 from rag.errors import BackendUnavailable
+from rag.index.chroma_server import ChromaServer, heartbeat
+from rag.ingest.documents import parse_article
 from rag.service import RagService
 
 pytestmark = pytest.mark.slow
@@ -160,7 +160,7 @@ def test_two_workers_share_one_index_and_stop_their_chroma(
     try:
         wait_ready(proc, port, log)
         tree = process_tree(proc.pid)
-        chroma = [p for p in tree if "rag.chroma_server" in cmdline(p)]
+        chroma = [p for p in tree if "rag.index.chroma_server" in cmdline(p)]
         workers = [p for p in tree if "multiprocessing.spawn" in cmdline(p)]
         assert len(chroma) == 1 and len(workers) == 2, [cmdline(p) for p in tree]
         assert f"--path {seeded_copy / 'chroma'} --host 127.0.0.1" in cmdline(chroma[0])
@@ -232,7 +232,7 @@ def test_chroma_server_ends_when_its_parent_is_killed(seeded_copy: Path) -> None
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from rag.chroma_server import ChromaServer\n"
+        "from rag.index.chroma_server import ChromaServer\n"
         "server = ChromaServer(Path(sys.argv[1]))\n"
         "server.start()\n"
         "print(server.process.pid, server.port, flush=True)\n"

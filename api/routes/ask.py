@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import ServiceDep
 from api.schemas import AnswerPublic, AskRequest, ChatRequest, ErrorBody
 from api.sse import chat_events, event_stream
-from rag.conversation import ask_turns, stream_turns
+from rag.answer.conversation import ask_turns, stream_turns
 from rag.schema import answer_dict
 
 router = APIRouter(prefix="/api", tags=["questions"])

@@ -18,7 +18,7 @@ from api.schemas import (
     ErrorBody,
     IngestResult,
 )
-from rag.documents import parse_article
+from rag.ingest.documents import parse_article
 from rag.schema import document_dict
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])

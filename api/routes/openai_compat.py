@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from api.deps import ServiceDep
 from api.schemas import ChatCompletion, ChatCompletionRequest, ErrorBody, ModelList
 from api.sse import completion, event_stream, openai_chunks
-from rag.conversation import ask_turns, stream_turns
+from rag.answer.conversation import ask_turns, stream_turns
 from rag.schema import citation_dict
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])

@@ -19,10 +19,10 @@ from typing import Any
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.retrievers.bm25 import BM25Retriever
 
-from rag.embed import Embedder
 from rag.errors import InvalidInput
+from rag.index.embed import Embedder
+from rag.index.store import Store
 from rag.schema import Passage
-from rag.store import Store
 
 RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of top ranks
 

@@ -17,9 +17,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.citations import MARKER, fact_supported, facts, is_supported, strip_invalid_markers
+from rag.answer.citations import MARKER, fact_supported, facts, is_supported, strip_invalid_markers
+from rag.answer.text import content_terms
 from rag.schema import Passage
-from rag.text import content_terms
 
 
 @dataclass

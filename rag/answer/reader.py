@@ -1,6 +1,6 @@
 """The offline default answerer: a reader that picks the short answer out of the passages.
 
-1. The question is analysed (`rag.question`): the entity labels it expects and its
+1. The question is analysed (`rag.answer.question`): the entity labels it expects and its
    weighted terms.
 2. Each whole sentence of each passage is scored by how much of the question's weight
    it matches (lemmas from the annotation made at ingest, `rag.nlp`), and each entity of
@@ -30,11 +30,11 @@ from functools import lru_cache
 
 from wordfreq import zipf_frequency
 
-from rag.generate import REFUSAL, Draft
+from rag.answer.generate import REFUSAL, Draft
+from rag.answer.question import TIME_UNITS, Question, Term, analyse_question
+from rag.answer.text import fold
 from rag.nlp import Annotation, Entity, Token, annotate
-from rag.question import TIME_UNITS, Question, Term, analyse_question
 from rag.schema import Citation, Conflict, Passage
-from rag.text import fold
 
 # Weights of a candidate's features (its score is their weighted sum). Chosen on the dev
 # split only, by `python -m evals.tune` (evals/README.md).

@@ -1,7 +1,7 @@
 """The `openai` generator: OpenAI or any OpenAI-compatible server (vLLM, Ollama, llama.cpp).
 
 Passages go into the prompt fenced as data, so an article saying "ignore previous
-instructions" stays text. The model is asked to cite `[n]`; `rag.citations` checks
+instructions" stays text. The model is asked to cite `[n]`; `rag.answer.citations` checks
 what it wrote. Left out here: guaranteeing citations for models that do not write them.
 """
 
@@ -12,10 +12,10 @@ import httpx
 import openai
 from openai import OpenAI
 
+from rag.answer.generate import REFUSAL, Draft
+from rag.answer.prompts import load_prompt
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError
-from rag.generate import REFUSAL, Draft
-from rag.prompts import load_prompt
 from rag.schema import Passage
 from rag.upstream import failure_message, redact, server_label
 

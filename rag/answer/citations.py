@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from wordfreq import zipf_frequency
 
+from rag.answer.text import content_terms, dates, fold, has_word, names, number_words, numbers
 from rag.schema import Citation, Passage
-from rag.text import content_terms, dates, fold, has_word, names, number_words, numbers
 
 COMMON_WORD = 4.0  # Zipf frequency from which a word is a common English word, not a name
 MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -66,7 +66,7 @@ def is_supported(claims: Sequence[str], passage: str) -> bool:
 
 def best_span(claims: Sequence[str], passage: Passage) -> tuple[int, int]:
     """Article offsets of the passage sentence(s) closest to the claims; the passage if none."""
-    from rag.text import sentence_spans
+    from rag.answer.text import sentence_spans
 
     claim_terms = set(content_terms(" ".join(claims)))
     claim_folded = [fold(c) for c in claims]

@@ -1,7 +1,7 @@
 """The `Generator` contract and the registry that picks one by name.
 
 A generator sees the question and the numbered passages (1-based) and returns text
-with `[n]` markers; it never builds citations itself: `rag.citations` checks every
+with `[n]` markers; it never builds citations itself: `rag.answer.citations` checks every
 marker against the passages afterwards, whoever wrote it.
 """
 
@@ -21,7 +21,7 @@ class Draft:
     text: str
     answerable: bool
     # Set by a generator that cites exact spans itself (the reader); None means the
-    # text's `[n]` markers still need checking and resolving (`rag.citations`).
+    # text's `[n]` markers still need checking and resolving (`rag.answer.citations`).
     citations: list[Citation] | None = None
     corroborated_by: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)

