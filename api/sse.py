@@ -51,7 +51,7 @@ def chat_events(events: Iterator[StreamEvent]) -> Iterator[str]:
                 passages = [passage_dict(i, p) for i, p in enumerate(event.passages or [], 1)]
                 yield sse({"passages": passages}, "sources")
             elif event.kind == "token":
-                yield sse({"text": event.text}, "token")
+                yield sse({"text": event.text, "final": event.final}, "token")
             elif event.kind == "done" and event.answer is not None:
                 yield sse(answer_dict(event.answer), "done")
     except Exception as exc:  # reported to the client; the response has already begun
@@ -59,7 +59,11 @@ def chat_events(events: Iterator[StreamEvent]) -> Iterator[str]:
 
 
 def openai_chunks(events: Iterator[StreamEvent], model: str) -> Iterator[str]:
-    """OpenAI `chat.completion.chunk`s; the last carries `citations`; then `[DONE]`."""
+    """OpenAI `chat.completion.chunk`s; the last carries `citations`; then `[DONE]`.
+
+    The content deltas always join to the checked answer text the citations refer to:
+    final tokens (the reader's) stream as they come; an LLM's arrive once checked.
+    """
     base = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion.chunk",
@@ -73,10 +77,17 @@ def openai_chunks(events: Iterator[StreamEvent], model: str) -> Iterator[str]:
 
     try:
         yield sse(chunk({"role": "assistant", "content": ""}))
+        streamed = False
         for event in events:
-            if event.kind == "token":
+            if event.kind == "token" and event.final:
+                streamed = True
                 yield sse(chunk({"content": event.text}))
             elif event.kind == "done" and event.answer is not None:
+                # An LLM's tokens are provisional (the check may rewrite the answer or fall
+                # back to the reader): its checked text goes out here, in one piece, so
+                # the content a client assembles is the text the citations refer to.
+                if not streamed:
+                    yield sse(chunk({"content": event.answer.answer}))
                 final = chunk({}, "stop")
                 final["citations"] = [citation_dict(c) for c in event.answer.citations]
                 final["retrieval_query"] = event.answer.retrieval_query

@@ -130,7 +130,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers == 1 or settings.chroma_host:
         run()
         return 0
-    # Several processes share the local folder through one Chroma server (rag/index/chroma_server.py).
+    # Several processes share the local folder through one Chroma server (chroma_server.py).
     from rag.index.chroma_server import ChromaServer
 
     log = settings.data_dir / "chroma-server.log"

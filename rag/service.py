@@ -7,7 +7,7 @@ citations, time each step.
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -30,11 +30,17 @@ WARM_UP_QUESTION = "When did it happen, who said so and how many were there?"
 
 @dataclass
 class StreamEvent:
-    """One step of a streamed answer: `sources` (passages), `token` (text), `done` (answer)."""
+    """One step of a streamed answer: `sources` (passages), `token` (text), `done` (answer).
+
+    A `token` is `final` when it is part of the answer's text as it will be cited (the
+    reader's); an LLM's tokens are provisional: the check may change the text, and the
+    `done` answer holds the checked one.
+    """
 
     kind: str
     passages: list[Passage] | None = None
     text: str = ""
+    final: bool = False
     answer: Answer | None = None
 
 
@@ -209,14 +215,14 @@ class RagService:
         self,
         question: str,
         *,
-        retrieval_query: str | None = None,
+        query: str | None = None,
         top_k: int | None = None,
         filters: Filters | None = None,
         generator: Generator | None = None,
     ) -> Answer:
         """Answer a question from the articles, with checked citations (`ask_stream`, drained)."""
-        events = self.ask_stream(question, retrieval_query=retrieval_query, top_k=top_k,
-                                 filters=filters, generator=generator)  # fmt: skip
+        events = self.ask_stream(question, query=query, top_k=top_k, filters=filters,
+                                 generator=generator)  # fmt: skip
         for event in events:
             if event.answer is not None:
                 return event.answer
@@ -226,77 +232,57 @@ class RagService:
         self,
         question: str,
         *,
-        retrieval_query: str | None = None,
+        query: str | None = None,
         top_k: int | None = None,
         filters: Filters | None = None,
         generator: Generator | None = None,
     ) -> Iterator[StreamEvent]:
-        """Answer as events: the passages first, then text pieces, then the checked answer.
+        """The question pipeline as events: retrieve → draft → check → answer.
 
-        Validation errors are raised before the first event, so callers can still answer
+        `query` (default: the question) is what is retrieved and answered, e.g. a
+        follow-up rewritten to stand alone; the answer reports `question`. Validation
+        errors are raised here, before the first event, so callers can still answer
         with an error status.
         """
         question = self.check_question(question)
-        query = self.check_question(retrieval_query) if retrieval_query else question
+        query = self.check_question(query) if query else question
         self.check_index(filters)
-        generator = generator or self.generator
-        return self._stream(question, query, top_k, filters, generator)
+        run = _Run(question, query, top_k, filters, generator or self.generator)
+        return self._pipeline(run)
 
-    def _stream(
-        self,
-        question: str,
-        query: str,
-        top_k: int | None,
-        filters: Filters | None,
-        generator: Generator,
-    ) -> Iterator[StreamEvent]:
-        started = time.perf_counter()
-        passages = self.retrieve(query, top_k, filters)
-        retrieved = time.perf_counter()
+    def _pipeline(self, run: "_Run") -> Iterator[StreamEvent]:
+        passages = self.retrieve(run.query, run.top_k, run.filters)
+        run.lap("retrieve")
         yield StreamEvent("sources", passages=passages)
-        pieces: list[str] = []
         draft: Draft | None = None
         if not passages:  # only filters can exclude every chunk of a non-empty index
-            reason = filters.describe() if filters else ""
+            reason = run.filters.describe() if run.filters else ""
             text = f"No article matches the filters ({reason})." if reason else REFUSAL
-            yield StreamEvent("token", text=text)
             draft = Draft(text, answerable=False, citations=[])
+            yield StreamEvent("token", text=text, final=True)
         else:
-            for piece in generator.stream(question, passages):
+            for piece in run.generator.stream(run.query, passages):
                 if isinstance(piece, Draft):
                     draft = piece
-                    continue
-                pieces.append(piece)
-                yield StreamEvent("token", text=piece)
-        generated = time.perf_counter()
+                else:
+                    yield StreamEvent("token", text=piece, final=run.generator.final_stream)
         if draft is None:
-            text = "".join(pieces).strip()
-            draft = Draft(text, answerable=text != REFUSAL)
-        answer = self.finish(question, query, passages, draft, generator.name,
-                             (started, retrieved, generated))  # fmt: skip
-        yield StreamEvent("done", answer=answer)
+            raise AssertionError(f"generator {run.generator.name!r} did not end with a Draft")
+        run.lap("generate")
+        yield StreamEvent("done", answer=self._check(run, passages, draft))
 
-    def finish(
-        self,
-        question: str,
-        retrieval_query: str,
-        passages: Sequence[Passage],
-        draft: Draft,
-        generator_name: str,
-        times: tuple[float, float, float],
-    ) -> Answer:
+    def _check(self, run: "_Run", passages: Sequence[Passage], draft: Draft) -> Answer:
         """Check the citations of a draft and assemble the `Answer`.
 
         A draft without citations of its own (an LLM's) has its markers guaranteed and
         resolved; one that adds a fact no passage holds is replaced by the reader's answer.
         """
-        started, retrieved, generated = times
         fallback: str | None = None
         unsupported: list[str] = []
         if draft.answerable and draft.citations is None:
-            checked = guarantee(draft.text, passages, question)
+            checked = guarantee(draft.text, passages, run.query)
             if checked.invented:
-                draft = self.extractive.generate(question, passages)
+                draft = self.extractive.generate(run.query, passages)
                 fallback = self.extractive.name
             else:
                 draft = Draft(checked.text, answerable=True)
@@ -304,22 +290,37 @@ class RagService:
         text, citations = draft.text, draft.citations or []
         if draft.answerable and draft.citations is None:
             text, citations = resolve(text, passages)
-        done = time.perf_counter()
+        run.lap("total")
         return Answer(
-            question=question,
+            question=run.question,
             answer=text,
             answerable=draft.answerable,
             citations=citations,
             passages=list(passages),
-            retrieval_query=retrieval_query,
-            generator=generator_name,
+            retrieval_query=run.query,
+            generator=run.generator.name,
             fallback=fallback,
             unsupported=unsupported,
             corroborated_by=draft.corroborated_by,
             conflicts=draft.conflicts,
-            timings_ms={
-                "retrieve": round((retrieved - started) * 1000, 2),
-                "generate": round((generated - retrieved) * 1000, 2),
-                "total": round((done - started) * 1000, 2),
-            },
+            timings_ms=run.timings,
         )
+
+
+@dataclass
+class _Run:
+    """One question on its way through the pipeline, with the time each step took."""
+
+    question: str
+    query: str
+    top_k: int | None
+    filters: Filters | None
+    generator: Generator
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, step: str) -> None:
+        """Record the time since the previous step (`total`: since the start)."""
+        now = time.perf_counter()
+        since = self.started if step == "total" else self.started + sum(self.timings.values())
+        self.timings[step] = round((now - since) * 1000, 2)

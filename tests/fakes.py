@@ -43,10 +43,14 @@ class ScriptedGenerator:
     """Returns queued texts in order and records what it was asked."""
 
     name = "scripted"
+    final_stream = False
 
     def __init__(self, *texts: str) -> None:
         self.queue = list(texts)
         self.history: list[tuple[str, int]] = []
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        return None
 
     def check(self) -> None:
         """Always ready."""
@@ -56,8 +60,10 @@ class ScriptedGenerator:
         text = self.queue.pop(0)
         return Draft(text, answerable=not text.startswith("The articles do not"))
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
-        yield from re.findall(r"\S+\s*", self.generate(question, passages).text)
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
+        draft = self.generate(question, passages)
+        yield from re.findall(r"\S+\s*", draft.text)
+        yield draft
 
 
 class EchoingUpstream:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import LOCAL, ROOT, SEEDS, free_port, settled_readyz
+from fakes import ScriptedGenerator
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -184,9 +185,13 @@ class FailingGenerator:
     """Streams one word, then the backend goes away."""
 
     name = "failing"
+    final_stream = False
 
     def __init__(self, error: Exception) -> None:
         self.error = error
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        return None
 
     def check(self) -> None:
         """Always ready."""
@@ -267,6 +272,24 @@ def test_chat_completions_stream_chunks(client: TestClient) -> None:
     # Citations ride on the last chunk only.
     assert [("citations" in c) for c in chunks] == [False] * (len(chunks) - 1) + [True]
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["citations"]
+
+
+def test_chat_completions_stream_is_the_text_its_citations_refer_to(
+    seeded_dir: Path, seeded_service: RagService
+) -> None:
+    # An LLM that makes a figure up: the check falls back to the reader's answer.
+    invented = "The state of emergency in Tacna will last 4,321 days [1]."
+    service = service_with(ScriptedGenerator(invented, invented), seeded_dir, seeded_service)
+    body = {"stream": True, "messages": [{"role": "user", "content": TACNA}]}
+    with TestClient(create_app(service=service), base_url=LOCAL) as c:
+        chunks = [d for _, d in sse_events(c.post("/v1/chat/completions", json=body).text)[:-1]]
+        plain = c.post("/v1/chat/completions", json={**body, "stream": False}).json()
+    text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks)
+    assert "4,321" not in text and "60 days" in text
+    assert text == plain["choices"][0]["message"]["content"]
+    citations = chunks[-1]["citations"]
+    assert citations and all(f"[{cit['n']}]" in text for cit in citations)
+    assert all(cit["quote"] and cit["supported"] for cit in citations)
 
 
 def test_chat_completions_bad_input(client: TestClient) -> None:

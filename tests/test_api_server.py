@@ -125,11 +125,15 @@ def test_server_stayed_on_the_machine(live_server: LiveServer) -> None:
 class GatedGenerator:
     """Streams one word, then waits until the test has seen the first events."""
 
-    name = "extractive"  # answers are checked as the offline answerer's
+    name = "gated"
+    final_stream = False
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.finished = threading.Event()
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        return None
 
     def check(self) -> None:
         """Always ready."""
@@ -137,12 +141,13 @@ class GatedGenerator:
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         return Draft("The state of emergency lasts 60 days [1].", True)
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
         yield "The "
         if not self.release.wait(30):
             raise TimeoutError("the client never saw the first events")
         yield "state of emergency lasts 60 days [1]."
         self.finished.set()
+        yield self.generate(question, passages)
 
 
 @pytest.fixture

@@ -286,10 +286,14 @@ class BlockingGenerator:
     """Holds every question until `release` is set (a thread-pool worker each)."""
 
     name = "blocking"
+    final_stream = True
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.entered = threading.Semaphore(0)
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        return None
 
     def check(self) -> None:
         pass

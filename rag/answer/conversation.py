@@ -72,10 +72,10 @@ def is_follow_up(question: str) -> bool:
 
 
 class Rewriter(Protocol):
-    """A generator that can make a follow-up question standalone (the LLM ones)."""
+    """What condensing needs of a generator (every `Generator` has it)."""
 
     def rewrite(self, history: str, question: str) -> str | None:
-        """The standalone question, or None."""
+        """The standalone question, or None when it cannot rewrite."""
         ...
 
 
@@ -115,25 +115,15 @@ def stream_turns(
 ) -> Iterator[StreamEvent]:
     """Answer the last question as events; validation errors are raised before the first.
 
-    The generator is given the condensed query too: a bare "how long will it last?"
-    names nothing for an answer to be about. The finished answer's `question` is still
-    the one the user asked.
+    The condensed query is what is retrieved and answered: a bare "how long will it
+    last?" names nothing for an answer to be about. The answer reports the question the
+    user asked.
     """
-    generator = service.generator
-    rewriter = generator if hasattr(generator, "rewrite") else None
-    question, query = condense(turns, rewriter)  # type: ignore[arg-type]
+    question, query = condense(turns, service.generator)
     service.check_question(question)
     if count_tokens(query) > service.settings.max_question_tokens:
         query = question  # the added context must not turn a valid question into an error
-    events = service.ask_stream(query, retrieval_query=query, top_k=top_k, filters=filters)
-    return _restore_question(events, question.strip())
-
-
-def _restore_question(events: Iterator[StreamEvent], question: str) -> Iterator[StreamEvent]:
-    for event in events:
-        if event.answer is not None:
-            event.answer.question = question
-        yield event
+    return service.ask_stream(question, query=query, top_k=top_k, filters=filters)
 
 
 def ask_turns(

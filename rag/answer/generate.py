@@ -31,6 +31,14 @@ class Generator(Protocol):
     """Writes a short answer to a question from numbered passages."""
 
     name: str
+    # True when the streamed pieces are the answer's final text (the generator cites
+    # exact spans itself); False when they still go through the citation check.
+    final_stream: bool
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        """A follow-up question made standalone from the conversation, or None (then
+        `rag.answer.conversation` falls back to its heuristic)."""
+        ...
 
     def check(self) -> None:
         """Raise a `RagError` saying what is wrong if the backend cannot answer now."""
@@ -41,10 +49,9 @@ class Generator(Protocol):
         ...
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
-        """The answer as text pieces; joined they equal `generate(...).text`.
+        """The answer as text pieces, then the `Draft` they spell as the last item.
 
-        The last item may be the `Draft` the pieces spell, carrying what text cannot
-        (refusal as a flag, citations, corroboration). Without it, a refusal streams
-        exactly `REFUSAL`, which is how a caller recognises it.
+        The `Draft` carries what text cannot: refusal as a flag, citations,
+        corroboration. Callers never recognise a refusal by its wording.
         """
         ...

@@ -75,6 +75,7 @@ class OpenAIGenerator:
     """Chat completions against `RAG_OPENAI_BASE_URL` (OpenAI's API when unset)."""
 
     name = "openai"
+    final_stream = False
 
     def __init__(self, settings: Settings) -> None:
         if not settings.openai_base_url and not settings.openai_key():
@@ -143,9 +144,10 @@ class OpenAIGenerator:
             raise BackendUnavailable(self._failure(exc, "answering")) from None
         return to_draft(resp.choices[0].message.content or "")
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
         if not passages:
             yield REFUSAL
+            yield Draft(REFUSAL, answerable=False)
             return
         try:
             chunks = self._client.chat.completions.create(
@@ -166,14 +168,18 @@ class OpenAIGenerator:
             raise BackendUnavailable(self._failure(exc, "answering")) from None
 
 
-def hold_refusal(pieces: Iterator[str]) -> Iterator[str]:
-    """Pass text pieces through, but turn a streamed `NOT_IN_ARTICLES` into `REFUSAL`."""
+def hold_refusal(pieces: Iterator[str]) -> Iterator[str | Draft]:
+    """Pass text pieces through, but turn a streamed `NOT_IN_ARTICLES` into `REFUSAL`;
+    end with the `Draft` of the whole reply (`to_draft`)."""
     held: str | None = ""  # held back while it may still become NOT_FOUND
+    reply: list[str] = []
     for piece in pieces:
+        reply.append(piece)
         if held is not None:
             held += piece
             if NOT_FOUND in held:
                 yield REFUSAL
+                yield Draft(REFUSAL, answerable=False)
                 return
             if NOT_FOUND.startswith(held.strip()):
                 continue
@@ -182,3 +188,4 @@ def hold_refusal(pieces: Iterator[str]) -> Iterator[str]:
             yield piece
     if held is not None:  # nothing but blanks or a prefix of NOT_FOUND arrived
         yield REFUSAL
+    yield to_draft("".join(reply))

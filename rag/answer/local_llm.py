@@ -49,6 +49,7 @@ class LocalGenerator:
     """Chat completion with a local GGUF model, one request at a time."""
 
     name = "local"
+    final_stream = False
     _lock = threading.Lock()  # a llama.cpp context serves one request at a time
 
     def __init__(self, settings: Settings) -> None:
@@ -86,9 +87,10 @@ class LocalGenerator:
             reply = self._create(question, passages, stream=False)
         return to_draft(reply["choices"][0]["message"].get("content") or "")
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
         if not passages:
             yield REFUSAL
+            yield Draft(REFUSAL, answerable=False)
             return
         with self._lock:
             pieces = (

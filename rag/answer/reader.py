@@ -201,9 +201,14 @@ class Reader:
     """Answers with the short answer and the sentence that states it, or refuses."""
 
     name = "extractive"
+    final_stream = True
 
     def __init__(self, annotations: Annotations) -> None:
         self._annotations = annotations
+
+    def rewrite(self, history: str, question: str) -> str | None:
+        """None: the reader leaves follow-ups to the conversation heuristic."""
+        return None
 
     def check(self) -> None:
         """Load the bundled spaCy model and word frequencies (a `ConfigError` if missing)."""
