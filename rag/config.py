@@ -6,7 +6,7 @@ nothing patches module globals.
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,14 +33,14 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=200, ge=32, le=2000)
     chunk_overlap: int = Field(default=30, ge=0, le=500)
 
-    embedder: Literal["minilm", "openai"] = "minilm"
+    embedder: str = "minilm"  # a name in rag.index.embed.EMBEDDERS
     openai_embedding_model: str = "text-embedding-3-small"
 
     top_k: int = Field(default=5, ge=1, le=50)
     # Each retriever (dense, BM25) fetches this many candidates before fusion.
     candidates: int = Field(default=20, ge=1, le=200)
 
-    generator: Literal["extractive", "openai", "local"] = "extractive"
+    generator: str = "extractive"  # a name in rag.answer.generate.GENERATORS
     # LLM generators see only the best few passages: short prompts keep the first token fast.
     llm_passages: int = Field(default=3, ge=1, le=20)
     llm_max_tokens: int = Field(default=200, ge=16, le=4096)
@@ -85,6 +85,24 @@ class Settings(BaseSettings):
     def _hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder(cls, value: str) -> str:
+        from rag.index.embed import EMBEDDERS
+
+        if value not in EMBEDDERS.names():
+            raise ValueError(f"unknown embedder {value!r}; choose one of {EMBEDDERS.names()}")
+        return value
+
+    @field_validator("generator")
+    @classmethod
+    def _generator(cls, value: str) -> str:
+        from rag.answer.generate import GENERATORS
+
+        if value not in GENERATORS.names():
+            raise ValueError(f"unknown generator {value!r}; choose one of {GENERATORS.names()}")
         return value
 
     @model_validator(mode="after")

@@ -12,18 +12,17 @@ from functools import cached_property
 from pathlib import Path
 
 from rag.answer.citations import resolve
-from rag.answer.generate import REFUSAL, Draft, Generator
+from rag.answer.generate import GENERATORS, REFUSAL, Draft, Generator
 from rag.answer.guarantee import guarantee
 from rag.config import Settings
-from rag.errors import ConfigError, EmptyIndex, InvalidInput, NotFound, RagError
-from rag.index.embed import Embedder, make_embedder
+from rag.errors import EmptyIndex, InvalidInput, NotFound, RagError
+from rag.index.embed import Embedder, index_name, make_embedder
 from rag.index.retrieve import Filters, HybridRetriever
 from rag.index.store import Store
 from rag.ingest.chunking import count_tokens
 from rag.ingest.pipeline import IngestReport, Outcome, Track, ingest_article, ingest_folder
 from rag.schema import Answer, Article, Chunk, DocumentInfo, Passage
 
-GENERATORS = ("extractive", "openai", "local")
 EMPTY_INDEX = "the index is empty: add articles with `rag ingest <folder>` or `POST /api/documents`"
 WARM_UP_QUESTION = "When did it happen, who said so and how many were there?"
 
@@ -55,6 +54,7 @@ class RagService:
         generator: Generator | None = None,
     ) -> None:
         self.settings = settings
+        self._generators: dict[str, Generator] = {}
         if embedder is not None:
             self.__dict__["embedder"] = embedder
         if generator is not None:
@@ -66,37 +66,26 @@ class RagService:
 
     @cached_property
     def store(self) -> Store:
-        name = "minilm" if self.settings.embedder == "minilm" else self.embedder.name
-        return Store(self.settings, name)
+        return Store(self.settings, index_name(self.settings))
 
     @cached_property
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.store, self.embedder, self.settings.candidates)
 
-    @cached_property
+    @property
     def extractive(self) -> Generator:
         """The offline reader, also the fallback when an LLM makes facts up."""
-        from rag.answer.reader import Reader, passage_annotations
-
-        return Reader(passage_annotations(self.store.get_annotations))
+        return self.make_generator("extractive")
 
     @cached_property
     def generator(self) -> Generator:
         return self.make_generator(self.settings.generator)
 
     def make_generator(self, name: str) -> Generator:
-        """A generator by registry name (`extractive`, `openai`, `local`)."""
-        if name == "extractive":
-            return self.extractive
-        if name == "openai":
-            from rag.answer.llm import OpenAIGenerator
-
-            return OpenAIGenerator(self.settings)
-        if name == "local":
-            from rag.answer.local_llm import LocalGenerator
-
-            return LocalGenerator(self.settings)
-        raise ConfigError(f"unknown generator {name!r}; choose one of {', '.join(GENERATORS)}")
+        """A generator by registry name (`rag.answer.generate.GENERATORS`), built once."""
+        if name not in self._generators:
+            self._generators[name] = GENERATORS.create(name, self.settings, self.store)
+        return self._generators[name]
 
     # -- documents -----------------------------------------------------------------
 

@@ -12,13 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from rag.answer.generate import Draft
+from rag.index.embed import EMBEDDERS
 from rag.schema import Passage
 
 
 class FakeEmbedder:
-    """Hashes words into 64 buckets: same words, same vector; no model needed."""
+    """Hashes words into 64 buckets: same words, same vector; no model needed.
 
-    name = "minilm"  # pretends to be the default so stores accept it
+    Registered as `fake` (set `embedder="fake"` in the test's settings).
+    """
+
+    name = "fake"
     dim = 64
 
     def __init__(self) -> None:
@@ -37,6 +41,9 @@ class FakeEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         return self._vector(text)
+
+
+EMBEDDERS.register("fake")(lambda settings: FakeEmbedder())
 
 
 class ScriptedGenerator:

@@ -118,7 +118,7 @@ def test_interleaved_writes_of_one_document_keep_its_chunks(
     from rag.ingest.pipeline import ingest_article
 
     settings = make_settings()
-    store = Store(settings, "minilm")
+    store = Store(settings, "fake")
     catalogue_upsert = store.catalogue.upsert
 
     def slow_upsert(*args: Any, **kwargs: Any) -> None:

@@ -25,7 +25,7 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def service(make_settings: Callable[..., Settings]) -> RagService:
-    return RagService(make_settings(), embedder=FakeEmbedder())
+    return RagService(make_settings(embedder="fake"), embedder=FakeEmbedder())
 
 
 def chunk_ids(service: RagService) -> set[str]:
@@ -172,7 +172,7 @@ def test_switching_embedder_on_an_existing_collection_is_refused(
     from rag.errors import ConfigError
     from rag.index.store import Store
 
-    RagService(make_settings(), embedder=FakeEmbedder()).ingest_folder(corpus)
+    RagService(make_settings(embedder="fake"), embedder=FakeEmbedder()).ingest_folder(corpus)
     with pytest.raises(ConfigError, match="RAG_COLLECTION"):
         Store(make_settings(), "openai:text-embedding-3-small")
 
@@ -193,7 +193,7 @@ def test_too_long_file_is_skipped_by_name_before_any_work(
     make_settings: Callable[..., Settings], corpus: Path
 ) -> None:
     longest = max(len(load_article(p).text) for p in corpus.glob("*.txt"))
-    settings = make_settings(max_article_chars=longest)
+    settings = make_settings(max_article_chars=longest, embedder="fake")
     embedder = FakeEmbedder()
     service = RagService(settings, embedder=embedder)
     (corpus / "sub").mkdir()

@@ -1,15 +1,20 @@
-"""The `Generator` contract and the registry that picks one by name.
+"""The `Generator` contract and `GENERATORS`, the registry that picks one by name.
 
 A generator sees the question and the numbered passages (1-based) and returns text
 with `[n]` markers; it never builds citations itself: `rag.answer.citations` checks every
 marker against the passages afterwards, whoever wrote it.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from rag.config import Settings
+from rag.registry import Registry
 from rag.schema import Citation, Conflict, Passage
+
+if TYPE_CHECKING:
+    from rag.index.store import Store
 
 REFUSAL = "The articles do not contain an answer to this question."
 
@@ -55,3 +60,32 @@ class Generator(Protocol):
         corroboration. Callers never recognise a refusal by its wording.
         """
         ...
+
+
+# name -> factory(settings, store). The modules are imported only when one is built, so
+# naming `local` does not load llama.cpp.
+GENERATORS: Registry[Generator] = Registry("generator", "RAG_GENERATOR")
+
+
+@GENERATORS.register("extractive")
+def _reader(settings: Settings, store: "Store") -> Generator:
+    from rag.answer.reader import Reader, passage_annotations
+
+    return Reader(passage_annotations(store.get_annotations))
+
+
+@GENERATORS.register("openai")
+def _openai(settings: Settings, store: "Store") -> Generator:
+    from rag.answer.llm import OpenAIGenerator
+
+    return OpenAIGenerator(settings)
+
+
+@GENERATORS.register("local")
+def _local(settings: Settings, store: "Store") -> Generator:
+    from rag.answer.local_llm import LocalGenerator
+
+    return LocalGenerator(settings)
+
+
+GeneratorFactory = Callable[[Settings, "Store"], Generator]

@@ -17,6 +17,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError
+from rag.registry import Registry
 
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on sequences of at most 256 word pieces
 BATCH_SIZE = 32
@@ -161,8 +162,20 @@ def _minilm() -> MiniLMEmbedder:
     return MiniLMEmbedder()
 
 
+# name -> factory(settings). The index records `index_name(settings)`, so a collection is
+# never searched with vectors of another model.
+EMBEDDERS: Registry[Embedder] = Registry("embedder", "RAG_EMBEDDER")
+EMBEDDERS.register("minilm")(lambda settings: _minilm())  # loaded once per process
+EMBEDDERS.register("openai")(OpenAIEmbedder)
+
+
 def make_embedder(settings: Settings) -> Embedder:
-    """The embedder named by `RAG_EMBEDDER`; the ONNX model is loaded once per process."""
-    if settings.embedder == "minilm":
-        return _minilm()
-    return OpenAIEmbedder(settings)
+    """The embedder named by `RAG_EMBEDDER`."""
+    return EMBEDDERS.create(settings.embedder, settings)
+
+
+def index_name(settings: Settings) -> str:
+    """What the index records about its embedder, known without loading the model."""
+    if settings.embedder == "openai":  # one name, several models with other vectors
+        return f"openai:{settings.openai_embedding_model}"
+    return settings.embedder
