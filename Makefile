@@ -63,12 +63,12 @@ clean:
 
 bench: install
 	$(BIN)/python -m evals.bench
-	$(BIN)/python -m api.bench
+	$(BIN)/python -m evals.bench_api
 
 # HTTP latency of `rag serve` on 127.0.0.1: /api/ask and time to the first SSE event;
 # then 1,000 /api/ask at 50 concurrent for 1 worker and `--workers 2` (a few minutes).
 bench-api: install
-	$(BIN)/python -m api.bench
+	$(BIN)/python -m evals.bench_api
 
 # The optional local LLM (RAG_GENERATOR=local, and the OpenAI-compatible test server).
 # llama-cpp-python has no wheel on PyPI and its default native build crashes on CPUs

@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, ask, documents, serve, eval.
+"""The `rag` command: ingest, ask, documents, and the commands packages add (serve, eval).
 
 Errors from `rag.errors` become a one-line message on stderr and an exit code, here
 and nowhere else (see `EXIT_CODES`).
@@ -6,14 +6,20 @@ and nowhere else (see `EXIT_CODES`).
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.config import Settings, get_settings
 from rag.errors import BackendUnavailable, ConfigError, InvalidInput, NotFound, RagError
+
+if TYPE_CHECKING:
+    from rag.service import RagService
+
+COMMANDS = "news_rag.commands"  # entry-point group: callables that add a sub-command
 
 EXIT_CODES: dict[type[RagError], int] = {
     InvalidInput: 2,
@@ -38,7 +44,8 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from exc
 
 
-def _service(settings: Settings):  # type: ignore[no-untyped-def]
+def make_service(settings: Settings) -> "RagService":
+    """The service a command works with (imported late: `rag documents` stays quick)."""
     from rag.service import RagService
 
     return RagService(settings)
@@ -53,7 +60,7 @@ def _progress(items: Sequence[Path], description: str) -> Iterable[Path]:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     folder = Path(args.path) if args.path else settings.seeds_dir
-    report = _service(settings).ingest_folder(folder, prune=args.prune, track=_progress)
+    report = make_service(settings).ingest_folder(folder, prune=args.prune, track=_progress)
     if args.json:
         skipped = [{"file": f, "reason": r} for f, r in report.skipped]
         out = {**report.counts(), "chunks_written": report.chunks_written, "skipped_files": skipped}
@@ -70,7 +77,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rag.index.retrieve import Filters
     from rag.schema import answer_dict
 
-    service = _service(settings)
+    service = make_service(settings)
     filters = Filters(
         doc_ids=tuple(args.doc_id) if args.doc_id else None,
         published_from=args.published_from,
@@ -93,7 +100,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
     from rag.schema import document_dict
 
-    docs = _service(settings).documents()
+    docs = make_service(settings).documents()
     if args.json:
         print(json.dumps([document_dict(d) for d in docs], ensure_ascii=False, indent=2))
         return 0
@@ -103,74 +110,6 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
         when = d.published.isoformat() if d.published else "----------"
         print(f"{d.doc_id}  {when}  {d.chunk_count:3d} chunks  {d.outlet or '-'}  {d.title}")
     return 0
-
-
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
-    if args.workers < 1:
-        raise InvalidInput("--workers must be at least 1")
-
-    def run() -> None:
-        # Limits of the HTTP server itself (README, "Limits"); api.server names the protocol.
-        uvicorn.run(
-            "api.main:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level="info",
-            http="api.server:BoundedH11Protocol",
-            h11_max_incomplete_event_size=settings.max_header_bytes,
-            timeout_keep_alive=settings.keep_alive_s,
-            timeout_graceful_shutdown=settings.shutdown_timeout_s,
-            limit_concurrency=settings.max_connections,
-        )
-
-    if args.workers == 1 or settings.chroma_host:
-        run()
-        return 0
-    # Several processes share the local folder through one Chroma server (chroma_server.py).
-    from rag.index.chroma_server import ChromaServer
-
-    log = settings.data_dir / "chroma-server.log"
-    with ChromaServer(settings.chroma_path, log=log) as chroma:
-        # uvicorn spawns the workers, which read their `Settings` from this environment.
-        os.environ.update(chroma.env())
-        print(f"Chroma server for {settings.chroma_path} on {chroma.url} (log: {log}); "
-              f"to write while serving, set RAG_CHROMA_HOST={chroma.host} "
-              f"RAG_CHROMA_PORT={chroma.port}", file=sys.stderr)  # fmt: skip
-        run()
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    # The benchmark lives in evals/, which uses rag/; imported only for this command.
-    from evals.run import DEFAULT_OUT
-    from evals.run import main as run_eval
-
-    floors = {
-        key: value
-        for key, value in (
-            ("cited_accuracy", args.min_cited_accuracy),
-            ("refusal_accuracy", args.min_refusal_accuracy),
-            ("unanswerable_refused", args.min_unanswerable_refused),
-        )
-        if value is not None
-    }
-    return run_eval(
-        _service(settings),
-        corpus=args.corpus,
-        split=args.split,
-        floors=floors,
-        questions_file=Path(args.questions) if args.questions else None,
-        out=Path(args.out) if args.out else DEFAULT_OUT,
-        generator=args.generator,
-        top_k=args.top_k,
-        baseline_file=Path(args.baseline) if args.baseline else None,
-        min_accuracy=args.min_accuracy,
-        judge=args.judge,
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,38 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--json", action="store_true")
     docs.set_defaults(func=cmd_documents)
 
-    ev = sub.add_parser("eval", help="score answers to a question file (evals/README.md)")
-    ev.add_argument("--corpus", default="seeds", help="seeds (default) or bbc (evals/README.md)")
-    ev.add_argument("--split", choices=("dev", "test"), help="only these questions (default all)")
-    ev.add_argument("--questions", help="JSON Lines file (default: the corpus's question file)")
-    ev.add_argument("--generator", help="extractive, openai or local (default: RAG_GENERATOR)")
-    ev.add_argument("--top-k", type=int, default=None)
-    ev.add_argument("--out", help="folder for results.json and report.md (evals/runs/latest)")
-    ev.add_argument("--baseline", help="an earlier results.json to compare with")
-    ev.add_argument("--min-accuracy", type=float, help="exit 1 if answer_accuracy is below")
-    ev.add_argument("--min-cited-accuracy", type=float, help="exit 1 if cited_accuracy is below")
-    ev.add_argument(
-        "--min-refusal-accuracy", type=float, help="exit 1 if refusal_accuracy is below"
-    )
-    ev.add_argument(
-        "--min-unanswerable-refused",
-        type=float,
-        help="exit 1 if the share of unanswerable questions refused is below",
-    )
-    ev.add_argument("--judge", action="store_true", help="add an LLM-judge faithfulness count")
-    ev.set_defaults(func=cmd_eval)
-
-    serve = sub.add_parser("serve", help="serve the HTTP API and web page")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="processes (default 1); more than 1 shares the local index through a Chroma "
-        "server that `rag serve` starts, unless RAG_CHROMA_HOST names one",
-    )
-    serve.set_defaults(func=cmd_serve)
+    # `serve` (api) and `eval` (evals) sit above rag: they register themselves through
+    # the `news_rag.commands` entry points, so this module never imports them.
+    for command in entry_points(group=COMMANDS):
+        command.load()(sub)
     return parser
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import ADMIN_TOKEN, ROOT, SEEDS, free_port, guarded_env
 
-from api.bench import process_tree
+from evals.bench_api import process_tree
 from rag.config import load_settings
 from rag.errors import BackendUnavailable
 from rag.index.chroma_server import ChromaServer, heartbeat
