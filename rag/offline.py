@@ -4,22 +4,16 @@ They must be set before those libraries are imported, which is why `rag/__init__
 calls `configure()` first. Each switch is a default: a variable the user already set wins.
 """
 
-import importlib.util
 import os
-from pathlib import Path
 
-
-def _llama_index_static() -> Path | None:
-    spec = importlib.util.find_spec("llama_index.core")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "_static"
+from rag.packages import package_dir
 
 
 def configure() -> None:
     """Set the offline environment defaults; safe to call more than once."""
-    static = _llama_index_static()
-    if static is not None:
+    core = package_dir("llama_index.core")
+    if core is not None:
+        static = core / "_static"
         # tiktoken downloads its BPE files on first use; llama-index-core ships them.
         os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(static / "tiktoken_cache"))
         os.environ.setdefault("NLTK_DATA", str(static / "nltk_cache"))

@@ -5,9 +5,11 @@ embedding model) and runs the question pipeline: validate, retrieve, generate, c
 citations, time each step.
 """
 
+import hashlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from rag.index.embed import Embedder, index_name, make_embedder
 from rag.index.retrieve import Filters, HybridRetriever
 from rag.index.store import Store
 from rag.ingest.chunking import count_tokens
+from rag.ingest.documents import parse_article
 from rag.ingest.pipeline import IngestReport, Outcome, Track, ingest_article, ingest_folder
 from rag.schema import Answer, Article, Chunk, DocumentInfo, Passage
 
@@ -99,8 +102,28 @@ class RagService:
         )
 
     def add_article(self, article: Article) -> tuple[Outcome, int]:
-        """Ingest one article given as text; returns the outcome and chunks written."""
+        """Ingest one parsed article; returns the outcome and chunks written."""
         return ingest_article(article, self.store, self.embedder, self.settings)
+
+    def add_text(
+        self,
+        text: str,
+        *,
+        doc_id: str | None = None,
+        title: str | None = None,
+        published: date | None = None,
+        outlet: str | None = None,
+    ) -> tuple[Outcome, int, DocumentInfo]:
+        """Ingest one article given as raw text (missing metadata is extracted from it).
+
+        Without an id, the text names the document, so adding it twice is idempotent.
+        """
+        doc_id = doc_id or "api_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        article = parse_article(doc_id, text, title=title, published=published, outlet=outlet)
+        outcome, written = self.add_article(article)
+        info = self.store.get_document(doc_id)
+        assert info is not None  # just written, or unchanged
+        return outcome, written, info
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and its chunks."""

