@@ -8,10 +8,16 @@ holds at most a few thousand documents).
 from datetime import date
 from typing import Annotated, Any, Literal
 
+from openai.types import Model
+from openai.types.chat import ChatCompletion as OpenAIChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from rag.answer.conversation import Turn
 from rag.index.retrieve import Filters
+from rag.public import (  # the public shapes, defined once in rag
+    CitationPublic,
+    DocumentPublic,
+)
 
 # Chars, not tokens: a cheap bound before the service counts the question's tokens.
 MAX_TEXT_CHARS = 100_000
@@ -76,77 +82,6 @@ class ChatRequest(Strict):
     def turns(self) -> list[Turn]:
         """The messages as `rag.conversation.Turn`s."""
         return [Turn(m.role, m.content) for m in self.messages]
-
-
-class _SpanPublic(BaseModel):
-    """What citations and passages share: where a span of an article is, and its article."""
-
-    n: int
-    chunk_id: str
-    doc_id: str
-    title: str
-    published: date | None
-    outlet: str | None
-    char_start: int
-    char_end: int
-    score: float
-
-
-class ConflictPublic(BaseModel):
-    """A retrieved document stating another value than the answer."""
-
-    doc_id: str
-    value: str
-    quote: str
-
-
-class CitationPublic(_SpanPublic):
-    """A `[n]` marker resolved to the article span that backs it."""
-
-    quote: str
-    supported: bool
-    answer_start: int | None = Field(
-        default=None, description="The short answer's offsets in the article, if any"
-    )
-    answer_end: int | None = None
-
-
-class PassagePublic(_SpanPublic):
-    """A retrieved passage; `n` is the marker number that cites it."""
-
-    text: str
-
-
-class AnswerPublic(BaseModel):
-    """An answer with checked citations: the object `rag ask --json` prints."""
-
-    answer: str
-    answerable: bool
-    citations: list[CitationPublic]
-    retrieval_query: str
-    timings_ms: dict[str, float]
-    generator: str
-    fallback: str | None = Field(
-        description="The generator that answered instead, when the LLM's answer was made up"
-    )
-    unsupported: list[str] = Field(description="Answer sentences that no passage backs")
-    corroborated_by: list[str] = Field(
-        default_factory=list, description="Documents that state the same short answer"
-    )
-    conflicts: list[ConflictPublic] = Field(
-        default_factory=list, description="Documents that state another value"
-    )
-
-
-class DocumentPublic(BaseModel):
-    """A catalogue entry of the index."""
-
-    doc_id: str
-    title: str
-    published: date | None
-    outlet: str | None
-    chunk_count: int
-    source: str | None
 
 
 class ChunkSpan(BaseModel):
@@ -257,56 +192,18 @@ class ChatCompletionRequest(BaseModel):
         return [Turn(m.role, m.text()) for m in kept]
 
 
-class CompletionMessage(BaseModel):
-    """The assistant's reply."""
+class ChatCompletion(OpenAIChatCompletion):
+    """OpenAI's own chat completion type, plus the answer's `citations` and `retrieval_query`."""
 
-    role: Literal["assistant"]
-    content: str
-
-
-class Choice(BaseModel):
-    """The one choice the service returns."""
-
-    index: int
-    message: CompletionMessage
-    finish_reason: Literal["stop"]
-
-
-class Usage(BaseModel):
-    """Token counts (cl100k_base)."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class ChatCompletion(BaseModel):
-    """OpenAI's chat completion, plus the answer's `citations` and `retrieval_query`."""
-
-    id: str
-    object: Literal["chat.completion"]
-    created: int
-    model: str
-    choices: list[Choice]
-    usage: Usage
     citations: list[CitationPublic]
     retrieval_query: str
 
 
-class ModelCard(BaseModel):
-    """One model id."""
-
-    id: str
-    object: Literal["model"]
-    created: int
-    owned_by: str
-
-
 class ModelList(BaseModel):
-    """`GET /v1/models`."""
+    """`GET /v1/models`: OpenAI's list of its own `Model` type."""
 
     object: Literal["list"]
-    data: list[ModelCard]
+    data: list[Model]
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

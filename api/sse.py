@@ -19,7 +19,7 @@ from api.errors import status_of
 from api.schemas import error_body
 from rag.errors import RagError
 from rag.ingest.chunking import count_tokens
-from rag.schema import answer_dict, citation_dict, passage_dict
+from rag.public import answer_dict, citation_dict, passage_dict
 from rag.service import StreamEvent
 
 log = logging.getLogger("api")

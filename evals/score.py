@@ -10,7 +10,8 @@ from typing import Any
 
 from evals.normalize import any_match
 from evals.questions import KINDS, SPLITS, Question
-from rag.schema import Answer, citation_dict
+from rag.public import citation_dict
+from rag.schema import Answer
 
 
 def percentile(values: Sequence[float], q: float) -> float:

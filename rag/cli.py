@@ -75,7 +75,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rag.index.retrieve import Filters
-    from rag.schema import answer_dict
+    from rag.public import answer_dict
 
     service = make_service(settings)
     filters = Filters(
@@ -98,7 +98,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.schema import document_dict
+    from rag.public import document_dict
 
     docs = make_service(settings).documents()
     if args.json:

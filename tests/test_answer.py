@@ -7,7 +7,7 @@ from rag.answer.generate import REFUSAL
 from rag.answer.question import analyse_question
 from rag.answer.reader import answer_span, canonical, date_precision, is_duration
 from rag.errors import InvalidInput
-from rag.schema import answer_dict
+from rag.public import answer_dict
 from rag.service import RagService
 
 TACNA = "How long will the state of emergency in Tacna last?"

@@ -13,12 +13,13 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from api.main import create_app
-from api.schemas import AnswerPublic, DocumentDetail, DocumentPublic
+from api.schemas import DocumentDetail
 from rag.answer.generate import Draft
 from rag.config import load_settings
 from rag.errors import BackendUnavailable
 from rag.ingest.documents import load_article
-from rag.schema import Passage, answer_dict
+from rag.public import AnswerPublic, DocumentPublic, answer_dict
+from rag.schema import Passage
 from rag.service import RagService
 
 TACNA = "How long will the state of emergency in Tacna last?"

@@ -6,13 +6,12 @@ Left out: server-side conversation storage; the client sends the history each ti
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from api.deps import ServiceDep
-from api.schemas import AnswerPublic, AskRequest, ChatRequest, ErrorBody
+from api.schemas import AskRequest, ChatRequest, ErrorBody
 from api.sse import chat_events, event_stream
 from rag.answer.conversation import ask_turns, stream_turns
-from rag.schema import answer_dict
+from rag.public import AnswerPublic
 
 router = APIRouter(prefix="/api", tags=["questions"])
 
@@ -23,11 +22,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/ask", response_model=AnswerPublic, responses=ERRORS)
-def ask(body: AskRequest, service: ServiceDep) -> JSONResponse:
+def ask(body: AskRequest, service: ServiceDep) -> AnswerPublic:
     """Answer one question with checked citations (the object `rag ask --json` prints)."""
     filters = body.filters.to_filters() if body.filters else None
-    answer = service.ask(body.question, top_k=body.top_k, filters=filters)
-    return JSONResponse(answer_dict(answer))
+    return AnswerPublic.of(service.ask(body.question, top_k=body.top_k, filters=filters))
 
 
 @router.post(
@@ -48,5 +46,4 @@ def chat(body: ChatRequest, service: ServiceDep) -> Any:
     if body.stream:
         events = stream_turns(service, body.turns(), top_k=body.top_k, filters=filters)
         return event_stream(chat_events(events))
-    answer = ask_turns(service, body.turns(), top_k=body.top_k, filters=filters)
-    return JSONResponse(answer_dict(answer))
+    return AnswerPublic.of(ask_turns(service, body.turns(), top_k=body.top_k, filters=filters))

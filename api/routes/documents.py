@@ -5,19 +5,18 @@ Left out: bulk upload and file uploads; `rag ingest` covers folders.
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, ServiceDep
 from api.schemas import (
     ArticleIn,
+    ChunkSpan,
     Deleted,
     DocumentDetail,
-    DocumentPublic,
     ErrorBody,
     IngestResult,
 )
-from rag.schema import document_dict
+from rag.public import DocumentPublic
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
@@ -28,21 +27,21 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("", response_model=list[DocumentPublic])
-def list_documents(service: ServiceDep) -> list[dict[str, object]]:
+def list_documents(service: ServiceDep) -> list[DocumentPublic]:
     """Every document in the index."""
-    return [document_dict(d) for d in service.documents()]
+    return [DocumentPublic.of(d) for d in service.documents()]
 
 
 @router.get("/{doc_id}", response_model=DocumentDetail, responses={404: {"model": ErrorBody}})
-def get_document(doc_id: str, service: ServiceDep) -> dict[str, object]:
+def get_document(doc_id: str, service: ServiceDep) -> DocumentDetail:
     """A document's cleaned text and where its chunks lie in it."""
     info, text, chunks = service.document(doc_id)
     spans = [
-        {"chunk_id": c.chunk_id, "index": c.index, "char_start": c.char_start,
-         "char_end": c.char_end}
+        ChunkSpan(chunk_id=c.chunk_id, index=c.index, char_start=c.char_start,
+                  char_end=c.char_end)
         for c in sorted(chunks, key=lambda c: c.index)
     ]  # fmt: skip
-    return {**document_dict(info), "text": text, "chunks": spans}
+    return DocumentDetail(**DocumentPublic.of(info).model_dump(), text=text, chunks=spans)
 
 
 @router.post(
@@ -56,14 +55,14 @@ def get_document(doc_id: str, service: ServiceDep) -> dict[str, object]:
         413: {"model": ErrorBody, "description": "Article longer than RAG_MAX_ARTICLE_CHARS"},
     },
 )
-def add_document(body: ArticleIn, service: ServiceDep) -> JSONResponse:
+def add_document(body: ArticleIn, service: ServiceDep, response: Response) -> IngestResult:
     """Add or update one article; the same text and metadata again changes nothing."""
     outcome, written, info = service.add_text(
         body.text, doc_id=body.doc_id, title=body.title, published=body.published,
         outlet=body.outlet,
     )  # fmt: skip
-    result = {"outcome": outcome, "chunks_written": written, "document": document_dict(info)}
-    return JSONResponse(result, status_code=201 if outcome == "created" else 200)
+    response.status_code = 201 if outcome == "created" else 200
+    return IngestResult(outcome=outcome, chunks_written=written, document=DocumentPublic.of(info))
 
 
 @router.delete(
@@ -72,7 +71,7 @@ def add_document(body: ArticleIn, service: ServiceDep) -> JSONResponse:
     dependencies=[AdminDep],
     responses={**ADMIN_ERRORS, 404: {"model": ErrorBody}},
 )
-def delete_document(doc_id: str, service: ServiceDep) -> dict[str, object]:
+def delete_document(doc_id: str, service: ServiceDep) -> Deleted:
     """Remove a document and its chunks."""
     service.delete_document(doc_id)
-    return {"doc_id": doc_id, "deleted": True}
+    return Deleted(doc_id=doc_id, deleted=True)

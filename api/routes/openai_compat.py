@@ -8,13 +8,13 @@ are accepted and ignored; any `model` name is answered by this service's one mod
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from openai.types import Model
 
 from api.deps import ServiceDep
 from api.schemas import ChatCompletion, ChatCompletionRequest, ErrorBody, ModelList
 from api.sse import completion, event_stream, openai_chunks
 from rag.answer.conversation import ask_turns, stream_turns
-from rag.schema import citation_dict
+from rag.public import citation_dict
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -32,14 +32,14 @@ def chat_completions(body: ChatCompletionRequest, service: ServiceDep) -> Any:
         return event_stream(openai_chunks(stream_turns(service, turns), model))
     answer = ask_turns(service, turns)
     out = completion(answer.answer, "\n".join(t.content for t in turns), model)
-    out["citations"] = [citation_dict(c) for c in answer.citations]
-    out["retrieval_query"] = answer.retrieval_query
-    return JSONResponse(out)
+    return ChatCompletion.model_validate(
+        {**out, "citations": [citation_dict(c) for c in answer.citations],
+         "retrieval_query": answer.retrieval_query}
+    )  # fmt: skip
 
 
 @router.get("/models", response_model=ModelList)
-def models(service: ServiceDep) -> dict[str, Any]:
+def models(service: ServiceDep) -> ModelList:
     """The one model this service answers as."""
-    card = {"id": service.settings.model_name, "object": "model", "created": 0,
-            "owned_by": "news-rag"}  # fmt: skip
-    return {"object": "list", "data": [card]}
+    card = Model(id=service.settings.model_name, object="model", created=0, owned_by="news-rag")
+    return ModelList(object="list", data=[card])
