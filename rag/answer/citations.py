@@ -28,11 +28,21 @@ def strip_invalid_markers(text: str, n_passages: int) -> str:
     return MARKER.sub(keep, text).strip()
 
 
+# An answer's sentence ends at . ! ? or a closing marker, before a capital or a quote:
+# answers are short generated text, so no sentence model is needed to split them.
+_ANSWER_SENTENCE_END = re.compile(r"(?<=[.!?\]])\s+(?=[A-Z“\"(])")
+
+
+def answer_sentences(text: str) -> list[str]:
+    """The sentences of an answer, each with the markers that follow it."""
+    return [p for p in _ANSWER_SENTENCE_END.split(text.strip()) if p.strip()]
+
+
 def claims_by_marker(text: str) -> dict[int, list[str]]:
     """The sentences (without markers) that cite each passage number."""
     cited: dict[int, list[str]] = {}
     # A marker belongs to the sentence it ends or follows.
-    for piece in re.split(r"(?<=[.!?\]])\s+(?=[A-Z“\"(])", text):
+    for piece in answer_sentences(text):
         plain = MARKER.sub("", piece).strip()
         for match in MARKER.finditer(piece):
             for n in re.findall(r"\d+", match.group(1)):

@@ -17,7 +17,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.answer.citations import MARKER, fact_supported, facts, is_supported, strip_invalid_markers
+from rag.answer.citations import (
+    MARKER,
+    answer_sentences,
+    fact_supported,
+    facts,
+    is_supported,
+    strip_invalid_markers,
+)
 from rag.answer.text import content_terms
 from rag.schema import Passage
 
@@ -29,11 +36,6 @@ class Guaranteed:
     text: str
     unsupported: list[str] = field(default_factory=list)
     invented: list[str] = field(default_factory=list)  # facts found in no passage
-
-
-def _sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?\]])\s+(?=[A-Z“\"(])", text.strip())
-    return [p for p in parts if p.strip()]
 
 
 def _overlap(sentence: str, passage: str) -> int:
@@ -63,7 +65,7 @@ def guarantee(text: str, passages: Sequence[Passage], question: str = "") -> Gua
     unsupported: list[str] = []
     invented: list[str] = []
     seen: set[str] = set()
-    for sentence in _sentences(text):
+    for sentence in answer_sentences(text):
         plain = MARKER.sub("", sentence).strip()
         if plain in seen:
             continue
