@@ -122,7 +122,8 @@ class RagService:
         article = parse_article(doc_id, text, title=title, published=published, outlet=outlet)
         outcome, written = self.add_article(article)
         info = self.store.get_document(doc_id)
-        assert info is not None  # just written, or unchanged
+        if info is None:  # deleted by another request right after it was written
+            raise NotFound(f"document {doc_id!r} was deleted while it was being added")
         return outcome, written, info
 
     def delete_document(self, doc_id: str) -> None:
