@@ -64,3 +64,32 @@ def test_filters_as_a_chroma_where_clause() -> None:
     assert both.where() == {
         "$and": [{"published_ord": {"$gte": 20240102}}, {"published_ord": {"$lte": 20250304}}]
     }
+
+
+def test_lexical_search_takes_only_the_top_candidates_with_the_filters_inside(
+    seeded_service: RagService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retriever = seeded_service.retriever
+    retriever.nodes()  # built
+    assert retriever._bm25 is not None
+    bm25 = retriever._bm25.bm25
+    calls: list[dict[str, object]] = []
+    original = bm25.retrieve
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(bm25, "retrieve", spy)
+    doc = seeded_service.documents()[0].doc_id
+    hits = retriever._lexical("state of emergency border", Filters(doc_ids=(doc,)))
+    assert hits and {h.node.ref_doc_id for h in hits} == {doc}
+    (call,) = calls
+    assert call["k"] == min(retriever.candidates, len(retriever.nodes()))
+    mask = call["weight_mask"]
+    assert mask is not None and int(mask.sum()) == sum(  # type: ignore[attr-defined]
+        n.ref_doc_id == doc for n in retriever.nodes()
+    )
+    undated = Filters(published_from=date(1900, 1, 1))  # a date range leaves out undated
+    dated = {d.doc_id for d in seeded_service.documents() if d.published}
+    assert {h.node.ref_doc_id for h in retriever._lexical("border", undated)} <= dated

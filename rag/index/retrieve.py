@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
+import bm25s
+import numpy as np
+from llama_index.core.schema import BaseNode, NodeWithScore
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from rag.errors import InvalidInput
@@ -69,8 +71,22 @@ class Filters:
             return {"$and": parts}
         return parts[0] if parts else None
 
+    def mask(self, doc_ids: "np.ndarray", published: "np.ndarray") -> "np.ndarray | None":
+        """1.0 for the chunks that pass, 0.0 for the others (None: no filters), computed
+        with numpy over per-chunk arrays: the doc ids and `published_ord` (0 if undated)."""
+        if self.empty:
+            return None
+        keep = np.ones(len(doc_ids), dtype=bool)
+        if self.doc_ids:
+            keep &= np.isin(doc_ids, list(self.doc_ids))
+        if self.published_from:
+            keep &= published >= _ord(self.published_from)
+        if self.published_to:
+            keep &= (published > 0) & (published <= _ord(self.published_to))
+        return keep.astype(np.float32)
+
     def accepts(self, node: BaseNode) -> bool:
-        """Whether a node passes the filters (used on BM25 results)."""
+        """Whether a node passes the filters."""
         if self.doc_ids and node.ref_doc_id not in self.doc_ids:
             return False
         value = node.metadata.get("published_ord")
@@ -112,6 +128,8 @@ class HybridRetriever:
         self._version: str | None = None
         self._bm25: BM25Retriever | None = None
         self._nodes: list[BaseNode] = []
+        self._doc_ids = np.array([], dtype=object)
+        self._published = np.array([], dtype=np.int64)
         self._by_id: dict[str, BaseNode] = {}
         self._texts: list[str] = []
         self._live: dict[str, str] = {}
@@ -126,11 +144,15 @@ class HybridRetriever:
                 return
             nodes: list[BaseNode] = list(self.store.live_nodes())
             self._bm25 = (
-                BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=len(nodes))
+                BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=self.candidates)
                 if nodes
                 else None
             )
             self._nodes = nodes
+            self._doc_ids = np.array([n.ref_doc_id or "" for n in nodes], dtype=object)
+            self._published = np.array(
+                [int(n.metadata.get("published_ord") or 0) for n in nodes], dtype=np.int64
+            )
             self._by_id = {n.node_id: n for n in nodes}
             self._texts = [n.get_content() for n in nodes]
             self._live = self.store.live_hashes()
@@ -152,18 +174,38 @@ class HybridRetriever:
         filters = filters or Filters()
         if self._bm25 is None:
             return []
-        bundle = QueryBundle(query_str=query)
         by_id = self._by_id
         nearest = self.store.nearest(self.embedder.embed_query(query), self.candidates,
                                      filters.where())  # fmt: skip
         # An id missing here is a chunk of an older (or newer, not yet seen) version.
         dense = [NodeWithScore(node=by_id[i]) for i in nearest if i in by_id]
-        sparse = [
-            hit
-            for hit in self._bm25.retrieve(bundle)
-            if (hit.score or 0.0) > 0 and filters.accepts(hit.node)
-        ][: self.candidates]
+        sparse = self._lexical(query, filters)
         return self._fuse(dense, sparse)[:top_k]
+
+    def _lexical(self, query: str, filters: Filters) -> list[NodeWithScore]:
+        """The best `candidates` chunks by BM25, filters applied inside the search.
+
+        bm25s is called directly (llama-index's retriever takes neither a per-query `k`
+        nor a per-query mask): it scores the chunks sharing a query term and keeps the
+        top `k` with a partial sort, so the cost follows the query's terms, not the
+        number of chunks; excluded chunks are masked to score 0.
+        """
+        assert self._bm25 is not None
+        bm25 = self._bm25
+        tokens = bm25s.tokenize(
+            query, stemmer=bm25.stemmer, token_pattern=bm25.token_pattern, show_progress=False
+        )
+        if not tokens.vocab:
+            return []
+        k = min(self.candidates, len(self._nodes))
+        mask = filters.mask(self._doc_ids, self._published)
+        indexes, scores = self._bm25.bm25.retrieve(tokens, k=k, weight_mask=mask,
+                                                   show_progress=False)  # fmt: skip
+        return [
+            NodeWithScore(node=self._nodes[int(i)], score=float(score))
+            for i, score in zip(indexes[0], scores[0], strict=True)
+            if score > 0
+        ]
 
     def _fuse(self, dense: list[NodeWithScore], sparse: list[NodeWithScore]) -> list[Passage]:
         fused: dict[str, Passage] = {}
