@@ -1,5 +1,7 @@
 """Answering through the real parts: bundled embedder, real Chroma, spaCy, the reader."""
 
+from typing import Any
+
 import pytest
 from fakes import ScriptedGenerator
 
@@ -188,3 +190,23 @@ def test_annotations_are_read_once_per_document_version() -> None:
     annotations([passage("b", "sha1")])
     annotations([passage("a", "sha2")])  # pushed out by "b" (keep=1)
     assert asked == [["a"], ["a"], ["b"], ["a"]]
+
+
+def test_a_count_the_tagger_read_as_a_year_still_answers_how_many(
+    make_settings: Any,
+) -> None:
+    from fakes import FakeEmbedder
+
+    # en_core_web_sm tags "1333" in "1333 boats" as DATE; the counted noun says otherwise.
+    service = RagService(make_settings(embedder="fake"), embedder=FakeEmbedder())
+    text = (
+        "Harbour census\n\nThe harbour committee counted 1333 boats on Monday, its chair "
+        "said. The count is made every spring before the season opens."
+    )
+    service.add_text(text, doc_id="census")
+    answer = service.ask("How many boats did the harbour committee count?")
+    assert answer.answerable and answer.answer.startswith("1333 boats"), answer.answer
+    citation = answer.citations[0]
+    assert citation.answer_start is not None and citation.answer_end is not None
+    stored = service.store.get_text("census")  # offsets are into the cleaned article
+    assert stored[citation.answer_start : citation.answer_end] == "1333 boats"

@@ -197,6 +197,28 @@ def score(features: dict[str, float]) -> float:
     return sum(WEIGHTS[name] * value for name, value in features.items())
 
 
+def _count_tagged_as_date(
+    q: Question, view: "_PassageView", ent: Entity, starts: list[int]
+) -> bool:
+    """Whether a DATE entity is really the count a "how many X" question asks for.
+
+    The small English model tags a bare four-digit number as a year ("1333 boats"); a
+    number written with digits only and followed at once by the counted noun is a count,
+    whatever the tagger said.
+    """
+    if not q.counted or ent.label != "DATE" or "CARDINAL" not in q.labels:
+        return False
+    if not view.text(ent.start, ent.end).replace(",", "").isdigit():
+        return False
+    at = bisect.bisect_left(starts, ent.end)
+    following = view.tokens[at] if at < len(view.tokens) else None
+    return (
+        following is not None
+        and following.start - ent.end <= 1
+        and _related(q.counted, following.lemma)
+    )
+
+
 class Reader:
     """Answers with the short answer and the sentence that states it, or refuses."""
 
@@ -270,7 +292,12 @@ class Reader:
                                      view.text(s_start, s_end), dict(shared)))  # fmt: skip
                 continue
             for ent in view.entities:
-                if not (s_start <= ent.start and ent.end <= s_end) or ent.label not in q.labels:
+                if not (s_start <= ent.start and ent.end <= s_end):
+                    continue
+                label = ent.label
+                if label not in q.labels and _count_tagged_as_date(q, view, ent, starts):
+                    label = "CARDINAL"
+                if label not in q.labels:
                     continue
                 ptext, offset = view.passage.text, view.passage.char_start
                 a, b = answer_span(ptext, ent.start - offset, ent.end - offset)
@@ -289,7 +316,7 @@ class Reader:
                     )
                     / total
                 )
-                features["label"] = 1 - q.labels.index(ent.label) / len(q.labels)
+                features["label"] = 1 - q.labels.index(label) / len(q.labels)
                 # A lone common word ("State", "Citizens") is more often a tagging slip.
                 features["common"] = float(
                     len(words) == 1 and zipf_frequency(words[0], "en") >= 4.5
@@ -300,12 +327,12 @@ class Reader:
                     unit = next((t for t in after[:2] if _related(counted, t.lemma)), None)
                     if unit is not None:
                         features["focus"] = 1.0
-                        if ent.label in ("CARDINAL", "QUANTITY") and unit.start - value[1] <= 1:
+                        if label in ("CARDINAL", "QUANTITY") and unit.start - value[1] <= 1:
                             value = (value[0], unit.end)  # "817 points": value and noun
                             text = view.text(*value)
                     elif not any(_related(counted, t.lemma) for t in view.tokens[lo:hi]):
                         features["focus"] = -1.0
-                if q.duration is not None and ent.label == "DATE":
+                if q.duration is not None and label == "DATE":
                     features["kind"] = -float(is_duration(text) != q.duration)
                     if q.duration is False:
                         precision = date_precision(text)
@@ -313,7 +340,7 @@ class Reader:
                         if q.focus == "year" and precision < 0.5:
                             features["kind"] -= 1.0  # "in which year" wants a year
                 out.append(Candidate(view.number, view.passage.doc_id, sentence, value,
-                                     ent.label, text, features))  # fmt: skip
+                                     label, text, features))  # fmt: skip
         for c in out:
             c.score = score(c.features)
         return out
