@@ -215,7 +215,8 @@ def _record(path: Path, line: int, fields: Mapping[str, object], options: ReadOp
 def read_jsonl(path: Path, options: ReadOptions) -> list[Record]:
     """One article per JSON object line; blank lines are ignored, bad lines reported."""
     records = []
-    for line, content in enumerate(read_text(path).splitlines(), start=1):
+    # Split on "\n" only: JSON strings may hold U+2028 and other breaks `splitlines` cuts at.
+    for line, content in enumerate(read_text(path).split("\n"), start=1):
         if not content.strip():
             continue
         try:
