@@ -12,6 +12,7 @@ from pypdf import PdfWriter
 from rag import cli
 from rag.config import Settings
 from rag.errors import InvalidInput
+from rag.ingest import formats
 from rag.schema import DocumentInfo
 from rag.service import RagService
 
@@ -93,10 +94,12 @@ def test_html_pages(service: RagService, tmp_path: Path) -> None:
             "</article></body></html>"
         ).encode("cp1252")
     )
+    (folder / "nul.html").write_bytes(b"<html><body><p>text\x00more</p></body></html>")
     report = service.ingest_folder(folder)
     assert sorted(report.created) == ["broken", "latin", "tacna"]
-    assert [name for name, _ in report.skipped] == ["empty.html"]
-    assert "no article text" in report.skipped[0][1]
+    skipped = dict(report.skipped)
+    assert list(skipped) == ["empty.html", "nul.html"]
+    assert "no article text" in skipped["empty.html"] and "NUL" in skipped["nul.html"]
 
     stored = docs(service)
     tacna = stored["tacna"]
@@ -207,3 +210,15 @@ def test_csv_export_with_cli_field_options(
 
     with pytest.raises(InvalidInput, match=r"news\.csv: no 'text' column.*--text-field"):
         service.ingest_folder(folder)  # default field names
+
+
+def test_declared_charset_is_read_from_meta_tags() -> None:
+    meta = b'<html><head><meta charset="windows-1252"></head><body>caf\xe9</body></html>'
+    equiv = (
+        b'<html><head><meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">'
+        b"</head><body>caf\xe9</body></html>"
+    )
+    assert formats._declared_charset(meta) == "cp1252"
+    assert formats._declared_charset(equiv) == "cp1252"  # Latin-1 labels mean windows-1252
+    assert formats._declared_charset(b"<html><body>caf\xc3\xa9</body></html>") is None
+    assert formats._decode_html(meta) == meta.decode("cp1252")
