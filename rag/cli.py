@@ -59,8 +59,19 @@ def _progress(items: Sequence[Path], description: str) -> Iterable[Path]:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.ingest.formats import ReadOptions
+
     folder = Path(args.path) if args.path else settings.seeds_dir
-    report = make_service(settings).ingest_folder(folder, prune=args.prune, track=_progress)
+    options = ReadOptions(
+        text_field=args.text_field,
+        title_field=args.title_field,
+        date_field=args.date_field,
+        url_field=args.url_field,
+        id_field=args.id_field,
+    )
+    report = make_service(settings).ingest_folder(
+        folder, prune=args.prune, track=_progress, options=options
+    )
     if args.json:
         skipped = [{"file": f, "reason": r} for f, r in report.skipped]
         out = {**report.counts(), "chunks_written": report.chunks_written, "skipped_files": skipped}
@@ -116,10 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ingest = sub.add_parser("ingest", help="ingest a folder of .txt/.md articles")
+    ingest = sub.add_parser(
+        "ingest", help="ingest a folder of articles (.txt .md .html .htm .pdf .jsonl .csv)"
+    )
     ingest.add_argument("path", nargs="?", help="folder (default: RAG_SEEDS_DIR, seeds/)")
     ingest.add_argument("--prune", action="store_true", help="remove documents whose file is gone")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    records = ingest.add_argument_group("fields of .jsonl and .csv records")
+    records.add_argument("--text-field", default="text", help="article text (default: text)")
+    records.add_argument("--title-field", default="title", help="title (default: title)")
+    records.add_argument("--date-field", help="publication date (default: date, else published)")
+    records.add_argument("--url-field", default="url", help="web address (default: url)")
+    records.add_argument("--id-field", default="id", help="id (default: id, else <file>_<line>)")
     ingest.set_defaults(func=cmd_ingest)
 
     ask = sub.add_parser("ask", help="answer a question with citations")

@@ -117,12 +117,13 @@ class DocumentPublic(BaseModel):
     outlet: str | None
     chunk_count: int
     source: str | None
+    url: str | None = None
 
     @classmethod
     def of(cls, d: DocumentInfo) -> "DocumentPublic":
         return cls(
             doc_id=d.doc_id, title=d.title, published=d.published, outlet=d.outlet,
-            chunk_count=d.chunk_count, source=d.source,
+            chunk_count=d.chunk_count, source=d.source, url=d.url,
         )  # fmt: skip
 
 

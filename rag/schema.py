@@ -31,6 +31,7 @@ class Article:
     published: date | None = None
     outlet: str | None = None
     source: str | None = None  # file name it came from, if any
+    url: str | None = None  # web address the page or record names, if any
 
     # Cached: chunk ids and chunk metadata ask for it once per chunk, and hashing the
     # whole text each time made an article's cost grow with the square of its length.
@@ -68,6 +69,7 @@ class DocumentInfo:
     sha256: str
     chunk_count: int
     source: str | None = None
+    url: str | None = None
 
     @property
     def version(self) -> str:

@@ -23,6 +23,7 @@ from rag.index.retrieve import Filters, HybridRetriever
 from rag.index.store import Store
 from rag.ingest.chunking import count_tokens
 from rag.ingest.documents import parse_article
+from rag.ingest.formats import ReadOptions
 from rag.ingest.pipeline import IngestReport, Outcome, Track, ingest_article, ingest_folder
 from rag.schema import Answer, Article, Chunk, DocumentInfo, Passage
 
@@ -93,12 +94,17 @@ class RagService:
     # -- documents -----------------------------------------------------------------
 
     def ingest_folder(
-        self, folder: Path, *, prune: bool = False, track: Track | None = None
+        self,
+        folder: Path,
+        *,
+        prune: bool = False,
+        track: Track | None = None,
+        options: ReadOptions | None = None,
     ) -> IngestReport:
         """Ingest a folder of articles (see `rag.ingest.ingest_folder`)."""
         kwargs = {"track": track} if track else {}
         return ingest_folder(
-            folder, self.store, self.embedder, self.settings, prune=prune, **kwargs
+            folder, self.store, self.embedder, self.settings, prune=prune, options=options, **kwargs
         )
 
     def add_article(self, article: Article) -> tuple[Outcome, int]:

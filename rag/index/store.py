@@ -134,6 +134,7 @@ class Store:
             sha256=str(meta.get("sha256", "")),
             chunk_count=int(meta.get("chunk_count", 0)),
             source=meta.get("source") or None,
+            url=meta.get("url") or None,
         )
 
     def get_document(self, doc_id: str) -> DocumentInfo | None:
@@ -266,6 +267,7 @@ class Store:
                 "published": article.published.isoformat() if article.published else None,
                 "outlet": article.outlet,
                 "source": article.source,
+                "url": article.url,
             }
             self.catalogue.upsert(
                 ids=[article.doc_id],

@@ -1,6 +1,6 @@
 """Read article files, strip web boilerplate and extract title, date and outlet.
 
-Deliberately left out: HTML parsing (inputs are plain text or Markdown), language
+Deliberately left out: HTML, PDF and exports (`rag.ingest.formats` reads those), language
 detection, and guessing a date the text does not give. Cleaning removes whole lines
 or paragraphs only, so every article sentence survives byte for byte.
 """
@@ -195,6 +195,7 @@ def parse_article(
     published: date | None = None,
     outlet: str | None = None,
     source: str | None = None,
+    url: str | None = None,
 ) -> Article:
     """Clean raw article text and fill in metadata not given by the caller.
 
@@ -217,6 +218,7 @@ def parse_article(
         published=published or extract_published(raw, text),
         outlet=outlet or extract_outlet(raw),
         source=source,
+        url=url,
     )
 
 
@@ -225,8 +227,8 @@ def load_article(path: Path) -> Article:
     return parse_article(path.stem, read_text(path), source=path.name)
 
 
-def find_article_files(folder: Path) -> list[Path]:
-    """All `.txt`/`.md` files under a folder, sorted; hidden files and folders skipped."""
+def find_article_files(folder: Path, suffixes: tuple[str, ...] = SUFFIXES) -> list[Path]:
+    """All files with these suffixes under a folder, sorted; hidden files and folders skipped."""
     if not folder.exists():
         raise InvalidInput(f"folder not found: {folder}")
     if not folder.is_dir():
@@ -235,9 +237,11 @@ def find_article_files(folder: Path) -> list[Path]:
         p
         for p in sorted(folder.rglob("*"))
         if p.is_file()
-        and p.suffix.lower() in SUFFIXES
+        and p.suffix.lower() in suffixes
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     ]
     if not files:
-        raise InvalidInput(f"no .txt or .md files in {folder}")
+        others = [s for s in suffixes if s not in SUFFIXES]
+        nor = f" (nor {', '.join(others)})" if others else ""
+        raise InvalidInput(f"no .txt or .md files{nor} in {folder}")
     return files

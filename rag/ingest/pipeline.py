@@ -14,7 +14,8 @@ from rag.errors import InvalidInput, TooLarge
 from rag.index.embed import Embedder
 from rag.index.store import Store
 from rag.ingest.chunking import split_article
-from rag.ingest.documents import find_article_files, load_article
+from rag.ingest.documents import find_article_files
+from rag.ingest.formats import SUFFIXES, ReadOptions, read_file
 from rag.nlp import annotate
 from rag.schema import Article
 
@@ -106,29 +107,49 @@ def ingest_folder(
     *,
     prune: bool = False,
     track: Track = _no_progress,
+    options: ReadOptions | None = None,
 ) -> IngestReport:
-    """Ingest every `.txt`/`.md` file under `folder`; `prune` drops documents whose file is gone."""
-    files = find_article_files(folder)
+    """Ingest every article file under `folder`; `prune` drops documents whose file is gone.
+
+    A file yields one article (`.txt`, `.md`, `.html`, `.pdf`) or one per record
+    (`.jsonl`, `.csv`, read with `options`). A bad file is skipped by name, a bad record
+    by `name:line`; the documents of a file with anything skipped survive `prune`.
+    """
+    files = find_article_files(folder, SUFFIXES)
     report = IngestReport(repaired_chunks=store.repair())
-    seen: dict[str, Path] = {}
+    options = options or ReadOptions()
+    seen: dict[str, str] = {}  # doc_id -> where it was read
+    partly_read: set[str] = set()  # source names of files with something skipped
     for path in track(files, "Ingesting"):
-        if path.stem in seen:
-            report.skipped.append(
-                (str(path.relative_to(folder)), f"same id as {seen[path.stem].name}; rename one")
-            )
-            continue
-        seen[path.stem] = path
+        name = str(path.relative_to(folder))
         try:
-            article = load_article(path)
-            outcome, written = ingest_article(article, store, embedder, settings)
-        except InvalidInput as exc:  # unreadable, empty after cleaning or `TooLarge`
-            report.skipped.append((str(path.relative_to(folder)), str(exc)))
+            records = read_file(path, options)
+        except InvalidInput as exc:  # unreadable, binary, no text layer...
+            report.skipped.append((name, str(exc)))
+            seen.setdefault(path.stem, name)  # its stored version stays
+            partly_read.add(path.name)
             continue
-        getattr(report, outcome).append(article.doc_id)
-        report.chunks_written += written
+        for record in records:
+            where = name if record.line is None else f"{name}:{record.line}"
+            article = record.article
+            if article is None:
+                report.skipped.append((where, record.problem or "unreadable record"))
+                partly_read.add(path.name)
+                continue
+            if article.doc_id in seen:
+                report.skipped.append((where, f"same id as {seen[article.doc_id]}; rename one"))
+                continue
+            seen[article.doc_id] = where
+            try:
+                outcome, written = ingest_article(article, store, embedder, settings)
+            except InvalidInput as exc:  # `TooLarge`
+                report.skipped.append((where, str(exc)))
+                continue
+            getattr(report, outcome).append(article.doc_id)
+            report.chunks_written += written
     if prune:
         for info in store.list_documents():
-            if info.doc_id not in seen:
+            if info.doc_id not in seen and info.source not in partly_read:
                 store.delete_document(info.doc_id)
                 report.removed.append(info.doc_id)
     if not (report.created or report.updated or report.unchanged):

@@ -1,0 +1,287 @@
+"""One reader per file format, chosen by suffix; each turns a file into articles.
+
+Plain text and Markdown go through `load_article` unchanged. HTML pages are reduced to
+their main text and metadata by trafilatura, PDFs to their text layer by pypdf, and
+JSON Lines and CSV exports give one article per record. Every article is built by
+`parse_article`, so the NUL rule, the cleaning and (later) the length cap apply to all.
+
+Deliberately left out: fetching URLs, OCR of scanned PDFs, PDF page numbers in chunk
+metadata, authors (an `Article` has no field for them) and spreadsheets.
+"""
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.message import Message
+from pathlib import Path
+
+from rag.errors import InvalidInput
+from rag.ingest.documents import SUFFIXES as TEXT_SUFFIXES
+from rag.ingest.documents import load_article, parse_article, read_text
+from rag.schema import Article
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Field names of JSON Lines and CSV records (`rag ingest --text-field` and so on)."""
+
+    text_field: str = "text"
+    title_field: str = "title"
+    date_field: str | None = None  # None: `date`, else `published`
+    url_field: str = "url"
+    id_field: str = "id"  # a record without one is `<file stem>_<line>`
+
+
+@dataclass(frozen=True)
+class Record:
+    """One article read from a file, or why one record of an export was skipped."""
+
+    article: Article | None
+    line: int | None = None  # the record's line in an export, for the report
+    problem: str | None = None
+
+
+# A reader raises `InvalidInput` when the whole file is unusable.
+Reader = Callable[[Path, ReadOptions], list[Record]]
+
+
+def _binary(name: str) -> InvalidInput:
+    return InvalidInput(f"{name}: looks binary (contains NUL characters); not an article")
+
+
+def read_plain(path: Path, options: ReadOptions) -> list[Record]:
+    """A `.txt` or `.md` article, exactly as `load_article` reads it."""
+    return [Record(load_article(path))]
+
+
+# -- HTML ---------------------------------------------------------------------------
+
+
+def _declared_charset(raw: bytes) -> str | None:
+    """The codec a page's `<meta charset>` or `http-equiv` Content-Type names, if known."""
+    import lxml.html
+    from lxml.etree import ParserError
+
+    try:
+        tree = lxml.html.document_fromstring(raw)
+    except (ParserError, ValueError):
+        return None
+    names: list[str] = [str(v) for v in tree.xpath("//meta/@charset")]
+    for content in tree.xpath(
+        "//meta[translate(@http-equiv, 'CONTENT-YP', 'content-yp')='content-type']/@content"
+    ):
+        header = Message()
+        header["content-type"] = str(content)  # the stdlib parses the charset parameter
+        if charset := header.get_content_charset():
+            names.append(charset)
+    for name in names:
+        try:
+            codec = codecs.lookup(name.strip()).name
+        except LookupError:
+            continue
+        # Browsers read pages labelled Latin-1 or ASCII as windows-1252 (WHATWG Encoding).
+        return "cp1252" if codec in ("iso8859-1", "ascii") else codec
+    return None
+
+
+def _decode_html(raw: bytes) -> str | bytes:
+    """Text of a page decoded as its meta tag declares; raw bytes (trafilatura guesses) if none."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw.decode("utf-8-sig", errors="replace")
+    charset = _declared_charset(raw)
+    if charset is None:
+        return raw
+    try:
+        return raw.decode(charset)
+    except UnicodeDecodeError:
+        return raw  # the declaration is wrong: let trafilatura guess
+
+
+def _iso_date(value: object) -> date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def read_html(path: Path, options: ReadOptions) -> list[Record]:
+    """An HTML page: main text, title, date, site name and URL extracted by trafilatura."""
+    import trafilatura
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{path.name}: cannot read file ({exc.strerror})") from exc
+    if b"\x00" in raw:
+        raise _binary(path.name)
+    document = trafilatura.bare_extraction(
+        _decode_html(raw), with_metadata=True, include_comments=False, include_tables=True
+    )
+    found: Mapping[str, object] = {}
+    if isinstance(document, dict):
+        found = document
+    elif document is not None:
+        found = document.as_dict()
+    text = found.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"{path.name}: no article text found in the page (empty body?)")
+
+    def meta(key: str) -> str | None:
+        value = found.get(key)
+        return value.strip() or None if isinstance(value, str) else None
+
+    article = parse_article(
+        path.stem,
+        text,
+        title=meta("title"),
+        published=_iso_date(found.get("date")),
+        outlet=meta("sitename"),
+        source=path.name,
+        url=meta("url"),
+    )
+    return [Record(article)]
+
+
+# -- PDF ----------------------------------------------------------------------------
+
+
+def read_pdf(path: Path, options: ReadOptions) -> list[Record]:
+    """A PDF's text layer, pages joined by blank lines; a scanned PDF has none."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        pages = [page.extract_text() or "" for page in PdfReader(path).pages]
+    except (PdfReadError, OSError, ValueError) as exc:
+        raise InvalidInput(f"{path.name}: not a readable PDF ({exc})") from exc
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    if not text:
+        raise InvalidInput(f"{path.name}: no text layer (scanned PDF?); skipped")
+    return [Record(parse_article(path.stem, text, source=path.name))]
+
+
+# -- JSON Lines and CSV exports ---------------------------------------------------------
+
+
+def _record_date(value: object) -> date | None:
+    """An ISO date or datetime, else whatever dateparser reads; None when unreadable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return datetime.fromisoformat(value).date()
+    except ValueError:
+        pass
+    import dateparser
+
+    parsed = dateparser.parse(value, settings={"REQUIRE_PARTS": ["day", "month", "year"]})
+    return parsed.date() if parsed else None
+
+
+def _field(fields: Mapping[str, object], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value).strip() or None
+
+
+def _record(path: Path, line: int, fields: Mapping[str, object], options: ReadOptions) -> Record:
+    """One export record as an article, or the reason it cannot be one."""
+    text = fields.get(options.text_field)
+    if not isinstance(text, str) or not text.strip():
+        return Record(None, line, f"no text in field {options.text_field!r}")
+    dated = (options.date_field,) if options.date_field else ("date", "published")
+    published = next((d for f in dated if (d := _record_date(fields.get(f)))), None)
+    try:
+        article = parse_article(
+            _field(fields, options.id_field) or f"{path.stem}_{line}",
+            text,
+            title=_field(fields, options.title_field),
+            published=published,
+            source=path.name,
+            url=_field(fields, options.url_field),
+        )
+    except InvalidInput as exc:
+        return Record(None, line, str(exc))
+    return Record(article, line)
+
+
+def read_jsonl(path: Path, options: ReadOptions) -> list[Record]:
+    """One article per JSON object line; blank lines are ignored, bad lines reported."""
+    records = []
+    # Split on "\n" only: JSON strings may hold U+2028 and other breaks `splitlines` cuts at.
+    for line, content in enumerate(read_text(path).split("\n"), start=1):
+        if not content.strip():
+            continue
+        try:
+            fields = json.loads(content)
+        except json.JSONDecodeError as exc:
+            records.append(Record(None, line, f"not valid JSON ({exc.msg})"))
+            continue
+        if not isinstance(fields, dict):
+            records.append(Record(None, line, "not a JSON object"))
+            continue
+        records.append(_record(path, line, fields, options))
+    return records
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str] | csv.Error]]:
+    """(first line, row) of each CSV record; a malformed one is its `csv.Error`."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    start = 2  # line 1 is the header
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, exc
+        else:
+            yield start, row
+        start = reader.line_num + 1
+
+
+def read_csv(path: Path, options: ReadOptions) -> list[Record]:
+    """One article per CSV row under a header row naming the fields."""
+    text = read_text(path)
+    # The stdlib refuses fields over 128 KiB; articles may be longer (the length cap
+    # comes later, with a message that names the limit). The setting is process-wide.
+    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
+    if options.text_field not in header:
+        raise InvalidInput(
+            f"{path.name}: no {options.text_field!r} column (columns: {', '.join(header)}); "
+            "name the text column with --text-field"
+        )
+    records = []
+    for line, row in _csv_rows(text):
+        if isinstance(row, csv.Error):
+            records.append(Record(None, line, f"malformed CSV ({row})"))
+        else:
+            records.append(_record(path, line, row, options))
+    return records
+
+
+READERS: dict[str, Reader] = {
+    **dict.fromkeys(TEXT_SUFFIXES, read_plain),
+    ".html": read_html,
+    ".htm": read_html,
+    ".pdf": read_pdf,
+    ".jsonl": read_jsonl,
+    ".csv": read_csv,
+}
+SUFFIXES = tuple(READERS)
+
+
+def read_file(path: Path, options: ReadOptions | None = None) -> list[Record]:
+    """The articles of one file, read by the reader of its suffix."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise InvalidInput(f"{path.name}: unsupported file type; use one of {', '.join(SUFFIXES)}")
+    return reader(path, options or ReadOptions())
