@@ -11,13 +11,22 @@ from datetime import date
 from functools import cached_property
 
 
-def record_version(text_sha: str, title: str, published: date | None, outlet: str | None) -> str:
+def record_version(
+    text_sha: str,
+    title: str,
+    published: date | None,
+    outlet: str | None,
+    url: str | None = None,
+) -> str:
     """Hash of an article's text hash and metadata, compared and stored as one unit.
 
     A re-sent article is `unchanged` only if this matches, and its chunks are keyed by
     it, so a changed date or outlet replaces every copy of the old one.
     """
-    meta = json.dumps([title, published.isoformat() if published else None, outlet])
+    fields: list[str | None] = [title, published.isoformat() if published else None, outlet]
+    if url:  # only when set, so records stored before URLs existed keep their version
+        fields.append(url)
+    meta = json.dumps(fields)
     return hashlib.sha256(f"{text_sha}\n{meta}".encode()).hexdigest()
 
 
@@ -43,7 +52,7 @@ class Article:
     @property
     def version(self) -> str:
         """Hash of text and metadata: the key of idempotent re-ingestion and of its chunks."""
-        return record_version(self.sha256, self.title, self.published, self.outlet)
+        return record_version(self.sha256, self.title, self.published, self.outlet, self.url)
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,7 @@ class DocumentInfo:
     @property
     def version(self) -> str:
         """The stored record's `Article.version`."""
-        return record_version(self.sha256, self.title, self.published, self.outlet)
+        return record_version(self.sha256, self.title, self.published, self.outlet, self.url)
 
 
 @dataclass

@@ -206,3 +206,23 @@ def test_too_long_file_is_skipped_by_name_before_any_work(
     assert len(embedder.calls) == 5  # the long one was never chunked or embedded
     with pytest.raises(TooLarge):  # one article, as the API adds it
         service.add_article(load_article(corpus / "sub" / "big.txt"))
+
+
+def test_a_changed_url_is_a_new_version_and_an_old_record_keeps_its_own(
+    service: RagService,
+) -> None:
+    from dataclasses import replace
+
+    article = load_article(next(SEEDS.glob("000_*.txt")))
+    assert article.url is None
+    service.add_article(article)
+    stored = service.store.get_document(article.doc_id)
+    assert stored is not None and stored.version == article.version  # no URL: as before
+    moved = replace(article, url="https://news.example.org/a")
+    assert service.add_article(moved)[0] == "updated"
+    assert service.add_article(moved) == ("unchanged", 0)
+    info = service.store.get_document(article.doc_id)
+    assert info is not None and info.url == "https://news.example.org/a"
+    assert service.add_article(article)[0] == "updated"  # the URL removed again
+    info = service.store.get_document(article.doc_id)
+    assert info is not None and info.url is None
