@@ -60,18 +60,31 @@ def _progress(items: Sequence[Path], description: str) -> Iterable[Path]:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from rag.ingest.formats import ReadOptions
+    from rag.ingest.pipeline import IngestReport
 
-    folder = Path(args.path) if args.path else settings.seeds_dir
-    options = ReadOptions(
-        text_field=args.text_field,
-        title_field=args.title_field,
-        date_field=args.date_field,
-        url_field=args.url_field,
-        id_field=args.id_field,
-    )
-    report = make_service(settings).ingest_folder(
-        folder, prune=args.prune, track=_progress, options=options
-    )
+    urls = [s for s in args.sources if s.lower().startswith(("http://", "https://"))]
+    folders = [s for s in args.sources if s not in urls]
+    if args.urls:
+        urls += _url_lines(Path(args.urls))
+    if len(folders) > 1:
+        raise InvalidInput("give one folder per run (and any number of URLs)")
+    service = make_service(settings)
+    reports: list[IngestReport] = []
+    if folders or not urls:
+        folder = Path(folders[0]) if folders else settings.seeds_dir
+        options = ReadOptions(
+            text_field=args.text_field,
+            title_field=args.title_field,
+            date_field=args.date_field,
+            url_field=args.url_field,
+            id_field=args.id_field,
+        )
+        reports.append(
+            service.ingest_folder(folder, prune=args.prune, track=_progress, options=options)
+        )
+    if urls:
+        reports.append(service.ingest_urls(urls))
+    report = IngestReport.merged(reports)
     if args.json:
         skipped = [{"file": f, "reason": r} for f, r in report.skipped]
         out = {**report.counts(), "chunks_written": report.chunks_written, "skipped_files": skipped}
@@ -82,6 +95,14 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         counts = ", ".join(f"{v} {k}" for k, v in report.counts().items())
         print(f"{counts} ({report.chunks_written} chunks written)")
     return 0
+
+
+def _url_lines(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read the URL list {path}: {exc}") from exc
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -130,7 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser(
         "ingest", help="ingest a folder of articles (.txt .md .html .htm .pdf .jsonl .csv)"
     )
-    ingest.add_argument("path", nargs="?", help="folder (default: RAG_SEEDS_DIR, seeds/)")
+    ingest.add_argument(
+        "sources", nargs="*", metavar="FOLDER|URL",
+        help="a folder, and/or http(s) URLs of pages (default: RAG_SEEDS_DIR, seeds/)",
+    )  # fmt: skip
+    ingest.add_argument("--urls", metavar="FILE", help="a file of URLs to fetch, one per line")
     ingest.add_argument("--prune", action="store_true", help="remove documents whose file is gone")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
     records = ingest.add_argument_group("fields of .jsonl and .csv records")

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # The model id the OpenAI-compatible endpoints report (`GET /v1/models`).
     model_name: str = "news-rag"
 
+    # Fetching articles by URL (`rag ingest URL...`).
+    fetch_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    max_fetch_bytes: int = Field(default=5_000_000, ge=1024)
+
     # HTTP limits (README, "Limits"). Host names the server answers to (comma-separated;
     # a DNS-rebinding page gets 400): add the public name when serving behind a proxy.
     allowed_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1", "localhost", "::1"]

@@ -24,7 +24,14 @@ from rag.index.store import Store
 from rag.ingest.chunking import count_tokens
 from rag.ingest.documents import parse_article
 from rag.ingest.formats import ReadOptions
-from rag.ingest.pipeline import IngestReport, Outcome, Track, ingest_article, ingest_folder
+from rag.ingest.pipeline import (
+    IngestReport,
+    Outcome,
+    Track,
+    ingest_article,
+    ingest_folder,
+    ingest_urls,
+)
 from rag.schema import Answer, Article, Chunk, DocumentInfo, Passage
 
 EMPTY_INDEX = "the index is empty: add articles with `rag ingest <folder>` or `POST /api/documents`"
@@ -106,6 +113,10 @@ class RagService:
         return ingest_folder(
             folder, self.store, self.embedder, self.settings, prune=prune, options=options, **kwargs
         )
+
+    def ingest_urls(self, urls: Sequence[str]) -> IngestReport:
+        """Fetch and ingest pages by URL (see `rag.ingest.pipeline.ingest_urls`)."""
+        return ingest_urls(urls, self.store, self.embedder, self.settings)
 
     def add_article(self, article: Article) -> tuple[Outcome, int]:
         """Ingest one parsed article; returns the outcome and chunks written."""

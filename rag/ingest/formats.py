@@ -112,14 +112,21 @@ def _iso_date(value: object) -> date | None:
 
 def read_html(path: Path, options: ReadOptions) -> list[Record]:
     """An HTML page: main text, title, date, site name and URL extracted by trafilatura."""
-    import trafilatura
-
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"{path.name}: cannot read file ({exc.strerror})") from exc
+    return [Record(parse_html(raw, path.stem, name=path.name, source=path.name))]
+
+
+def parse_html(
+    raw: bytes, doc_id: str, *, name: str, source: str | None = None, url: str | None = None
+) -> Article:
+    """An article from the bytes of an HTML page (a file, or a page fetched from `url`)."""
+    import trafilatura
+
     if b"\x00" in raw:
-        raise _binary(path.name)
+        raise _binary(name)
     document = trafilatura.bare_extraction(
         _decode_html(raw), with_metadata=True, include_comments=False, include_tables=True
     )
@@ -130,22 +137,21 @@ def read_html(path: Path, options: ReadOptions) -> list[Record]:
         found = document.as_dict()
     text = found.get("text")
     if not isinstance(text, str) or not text.strip():
-        raise InvalidInput(f"{path.name}: no article text found in the page (empty body?)")
+        raise InvalidInput(f"{name}: no article text found in the page (empty body?)")
 
     def meta(key: str) -> str | None:
         value = found.get(key)
         return value.strip() or None if isinstance(value, str) else None
 
-    article = parse_article(
-        path.stem,
+    return parse_article(
+        doc_id,
         text,
         title=meta("title"),
         published=_iso_date(found.get("date")),
         outlet=meta("sitename"),
-        source=path.name,
-        url=meta("url"),
+        source=source,
+        url=url or meta("url"),
     )
-    return [Record(article)]
 
 
 # -- PDF ----------------------------------------------------------------------------

@@ -42,6 +42,17 @@ class IngestReport:
     chunks_written: int = 0
     repaired_chunks: int = 0
 
+    @classmethod
+    def merged(cls, reports: Sequence["IngestReport"]) -> "IngestReport":
+        """One report for several runs (a folder and a list of URLs)."""
+        total = cls()
+        for r in reports:
+            for name in ("created", "updated", "unchanged", "removed", "skipped"):
+                getattr(total, name).extend(getattr(r, name))
+            total.chunks_written += r.chunks_written
+            total.repaired_chunks += r.repaired_chunks
+        return total
+
     def counts(self) -> dict[str, int]:
         """Counts by outcome, for printing and JSON."""
         return {
@@ -155,6 +166,30 @@ def ingest_folder(
     if not (report.created or report.updated or report.unchanged):
         raise InvalidInput(
             f"no article in {folder} could be ingested: "
+            + "; ".join(f"{name}: {why}" for name, why in report.skipped)
+        )
+    return report
+
+
+def ingest_urls(
+    urls: Sequence[str], store: Store, embedder: Embedder, settings: Settings
+) -> IngestReport:
+    """Fetch and ingest pages by URL; a page that cannot be fetched or read is skipped."""
+    from rag.ingest.fetch import fetch_article
+
+    report = IngestReport()
+    for url in dict.fromkeys(urls):
+        try:
+            article = fetch_article(url, settings)
+            outcome, written = ingest_article(article, store, embedder, settings)
+        except InvalidInput as exc:
+            report.skipped.append((url, str(exc).removeprefix(f"{url}: ")))
+            continue
+        getattr(report, outcome).append(article.doc_id)
+        report.chunks_written += written
+    if urls and not (report.created or report.updated or report.unchanged):
+        raise InvalidInput(
+            "no URL could be ingested: "
             + "; ".join(f"{name}: {why}" for name, why in report.skipped)
         )
     return report
