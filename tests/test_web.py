@@ -277,6 +277,15 @@ def test_refusal_passages_reload_export_and_new_conversation(
     ask(page, TACNA)
     answer = last_answer(page)
     expect(answer).not_to_have_class(re.compile("refusal"))
+    # Keyboard: Tab reaches the Ask button with a visible focus ring; Enter opens a citation.
+    page.get_by_label("Your question").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Ask", exact=True)).to_be_focused()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    answer.locator(".cite").first.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#source-n")).to_have_text("[1]")
+
     toggle = answer.locator("button.toggle")
     expect(toggle).to_have_text(re.compile(r"^Show all retrieved passages \(\d+\)$"))
     all_passages = answer.locator(".all-passages .passage")
@@ -327,6 +336,12 @@ def test_phone_tap_citation_scrolls_source_into_view_and_zoom(
     cite.tap()
     panel = page.locator("#source-panel")
     expect(panel).to_be_in_viewport()
+    # Once the smooth scroll is over, the source's heading is at the top of the screen.
+    page.wait_for_function(
+        "() => Math.abs(document.getElementById('source-panel').getBoundingClientRect().top) < 40"
+    )
+    expect(panel.locator("#source-n")).to_be_in_viewport()
+    expect(panel.locator("#source-text mark")).to_be_in_viewport()
     expect(panel.locator("#source-text mark")).to_contain_text("60 days")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=str(artifacts / "web-phone-source.png"))

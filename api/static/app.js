@@ -12,6 +12,7 @@ const HISTORY_MESSAGES = 6; // the last three exchanges travel with a follow-up
 const CONTEXT_CHARS = 600; // article text shown on each side of a quoted span
 const CLOSEST_PASSAGES = 3; // shown with a refusal
 const MAX_DOC_IDS = 500; // the API's limit for filters.doc_ids
+const MAX_STORED_TURNS = 50; // older turns are not kept across a reload
 const CONVERSATION_KEY = "news-rag.conversation.v1"; // localStorage
 const TOKEN_KEY = "news-rag.admin-token"; // sessionStorage: gone when the tab closes
 
@@ -81,7 +82,8 @@ function saveConversation() {
   if (!store) return;
   try {
     if (state.turns.length) {
-      store.setItem(CONVERSATION_KEY, JSON.stringify({ messages: state.messages, turns: state.turns }));
+      const turns = state.turns.slice(-MAX_STORED_TURNS);
+      store.setItem(CONVERSATION_KEY, JSON.stringify({ messages: state.messages, turns }));
     } else {
       store.removeItem(CONVERSATION_KEY);
     }
