@@ -250,10 +250,10 @@ def test_add_articles_filter_by_outlet_and_date_then_delete(
     expect(page.locator("#scope")).to_be_hidden()
 
     # Delete asks for a second press, then the article is gone from the list.
-    delete = page.get_by_role("button", name="Delete Vilcanota bridge delayed again")
-    delete.click()
-    expect(delete).to_have_text("Confirm delete")
-    delete.click()
+    page.get_by_role("button", name="Delete Vilcanota bridge delayed again").click()
+    confirm = page.get_by_role("button", name="Confirm: delete Vilcanota bridge delayed again")
+    expect(confirm).to_have_text("Confirm delete")
+    confirm.click()
     expect(page.locator("#documents .doc")).to_have_count(6, timeout=30_000)
     expect(page.locator("#status")).to_contain_text("Deleted")
 
@@ -350,4 +350,6 @@ def test_phone_tap_citation_scrolls_source_into_view_and_zoom(
     page.set_viewport_size({"width": 640, "height": 400})
     page.get_by_text("Add articles").click()
     assert page.evaluate("document.documentElement.scrollWidth") <= 640
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=str(artifacts / "web-zoom-200.png"), full_page=True)

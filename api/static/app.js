@@ -292,11 +292,14 @@ async function deleteDocument(doc, control) {
     // A second press confirms, so one slip of the keyboard deletes nothing.
     control.dataset.armed = "yes";
     control.textContent = "Confirm delete";
+    control.setAttribute("aria-label", `Confirm: delete ${doc.title}`);
     control.classList.add("danger");
+    setStatus(`Press “Confirm delete” to remove “${doc.title}” from the index.`);
     clearTimeout(control.disarm);
     control.disarm = setTimeout(() => {
       control.dataset.armed = "";
       control.textContent = "Delete";
+      control.setAttribute("aria-label", `Delete ${doc.title}`);
       control.classList.remove("danger");
     }, 6000);
     return;
