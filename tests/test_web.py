@@ -249,6 +249,15 @@ def test_add_articles_filter_by_outlet_and_date_then_delete(
     page.get_by_role("button", name="Clear filters").click()
     expect(page.locator("#scope")).to_be_hidden()
 
+    # Ticking documents limits questions to them.
+    page.get_by_label("Use in questions: Vilcanota bridge in 14 weeks").check()
+    expect(page.locator("#scope")).to_contain_text("1 of 7 documents (1 selected)")
+    ask(page, BRIDGE_Q)
+    answer = last_answer(page)
+    expect(answer.locator(".sources")).to_contain_text("Vilcanota bridge in 14 weeks")
+    expect(answer.locator(".sources")).not_to_contain_text("delayed again")
+    page.get_by_role("button", name="Clear filters").click()
+
     # Delete asks for a second press, then the article is gone from the list.
     page.get_by_role("button", name="Delete Vilcanota bridge delayed again").click()
     confirm = page.get_by_role("button", name="Confirm: delete Vilcanota bridge delayed again")
@@ -316,7 +325,9 @@ def test_refusal_passages_reload_export_and_new_conversation(
         page.get_by_role("button", name="Export as Markdown").click()
     markdown = Path(info.value.path()).read_text(encoding="utf-8")
     assert TACNA in markdown and "60 days" in markdown
-    assert "- [1] " in markdown and "“" in markdown  # a citation with its quote
+    # Each citation with its title, date and quote.
+    assert "- [1] Peru declares a state of emergency on the border" in markdown
+    assert "(date not given): “The state of emergency will remain in effect for 60 days" in markdown
     assert "No answer in the indexed articles" in markdown
 
     page.get_by_role("button", name="New conversation").click()
