@@ -1,12 +1,14 @@
 """The web page in a real headless Chromium (Debian's, driven by Playwright) against `rag serve`."""
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveServer
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from conftest import LiveServer, rag_server
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -128,3 +130,237 @@ def test_markup_from_the_index_is_shown_as_text(page: Page, live_server: LiveSer
         assert page.locator("main img, aside img, aside b, main script, aside script").count() == 0
     finally:
         httpx.delete(f"{live_server.url}/api/documents/xss-test", headers=auth, timeout=60)
+
+
+# -- documents panel, adding articles, answers that survive a reload (issue 11) --------------
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+BRIDGE_A = (
+    "Cusco, Peru — The new Vilcanota bridge will open to traffic in 14 weeks, the regional "
+    "transport office said on Tuesday. The bridge replaces a crossing damaged by floods.\n\n"
+    "Work on the approaches continues at night, the office added."
+)
+BRIDGE_B = (
+    "Vilcanota bridge delayed again\n\n"
+    "Cusco, Peru — The new Vilcanota bridge will open to traffic in 9 weeks, the regional "
+    "transport office said on Friday, after inspectors approved the deck.\n\n"
+    "Drivers will pay no toll during the first month."
+)
+BRIDGE_Q = "When will the Vilcanota bridge open to traffic?"
+
+
+@pytest.fixture(scope="module")
+def writable_server(
+    tmp_path_factory: pytest.TempPathFactory, seeded_dir: Path
+) -> Iterator[LiveServer]:
+    """A server of its own for tests that add or delete articles (`live_server` is shared)."""
+    with rag_server(tmp_path_factory.mktemp("web-writes"), seeded_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """Opens the page in a fresh browser context; no page errors or console errors allowed."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def opener(url: str, viewport: dict[str, int] = DESKTOP, **options: Any) -> Page:
+        context = browser.new_context(viewport=viewport, accept_downloads=True, **options)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+        )
+        page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+        page.goto(url)
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+    assert errors == []
+
+
+def last_answer(page: Page) -> Locator:
+    answer = page.locator(".turn .a").last
+    expect(answer.locator(".answer-text")).not_to_have_class(
+        re.compile("streaming"), timeout=30_000
+    )
+    return answer
+
+
+def test_add_articles_filter_by_outlet_and_date_then_delete(
+    open_page: Callable[..., Page], writable_server: LiveServer, artifacts: Path
+) -> None:
+    page = open_page(writable_server.url)
+    expect(page.locator("#documents .doc")).to_have_count(5)
+    page.get_by_text("Add articles").click()
+    page.get_by_label("Admin token").fill(writable_server.token)
+    page.get_by_label("Article text").fill(BRIDGE_A)
+    page.get_by_label("Title (optional, pasted text)").fill("Vilcanota bridge in 14 weeks")
+    page.get_by_label("Outlet (optional)").fill("Andes Post")
+    page.get_by_label("Published (optional)").fill("2024-03-05")
+    page.get_by_role("button", name="Add to the index").click()
+    results = page.locator("#add-results")
+    expect(results.locator("li.ok")).to_contain_text("Pasted text: created", timeout=60_000)
+    # A file from disk: read by the browser, sent as text.
+    page.get_by_label("Outlet (optional)").fill("Valley Herald")
+    page.get_by_label("Published (optional)").fill("2025-06-10")
+    page.get_by_label("Or choose .txt / .md files").set_input_files(
+        {"name": "bridge.md", "mimeType": "text/markdown", "buffer": BRIDGE_B.encode()}
+    )
+    page.get_by_role("button", name="Add to the index").click()
+    expect(results.locator("li.ok")).to_contain_text("bridge.md: created", timeout=60_000)
+    expect(page.locator("#documents .doc")).to_have_count(7)
+    # The token is kept for this tab only.
+    assert page.evaluate("sessionStorage.getItem('news-rag.admin-token')") == writable_server.token
+    assert page.evaluate("localStorage.getItem('news-rag.admin-token')") is None
+
+    # Search by title narrows the list; opening a document shows its text.
+    page.get_by_label("Search titles").fill("delayed")
+    expect(page.locator("#documents .doc")).to_have_count(1)
+    page.locator("#documents .doc").click()
+    expect(page.locator("#source-title")).to_have_text("Vilcanota bridge delayed again")
+    expect(page.locator("#source-text")).to_contain_text("Drivers will pay no toll")
+    page.get_by_label("Search titles").fill("")
+
+    # The new articles answer at once; the outlet filter decides which one is cited.
+    page.get_by_label("Outlet", exact=True).select_option("Valley Herald")
+    expect(page.locator("#documents .doc")).to_have_count(1)
+    expect(page.locator("#scope")).to_contain_text("1 of 7 documents")
+    ask(page, BRIDGE_Q)
+    answer = last_answer(page)
+    expect(answer.locator(".answer-text")).to_contain_text("9 weeks")
+    expect(answer.locator(".sources")).to_contain_text("Vilcanota bridge delayed again")
+    expect(answer.locator(".sources")).not_to_contain_text("in 14 weeks")
+
+    # A date range instead: only the 2024 article is in range.
+    page.get_by_label("Outlet", exact=True).select_option("")
+    page.get_by_label("Published to").fill("2024-12-31")
+    ask(page, BRIDGE_Q)
+    answer = last_answer(page)
+    expect(answer.locator(".answer-text")).to_contain_text("14 weeks")
+    expect(answer.locator(".sources")).to_contain_text("Vilcanota bridge in 14 weeks")
+    expect(answer.locator(".sources")).not_to_contain_text("delayed again")
+    page.screenshot(path=str(artifacts / "web-filters.png"), full_page=True)
+    page.get_by_role("button", name="Clear filters").click()
+    expect(page.locator("#scope")).to_be_hidden()
+
+    # Ticking documents limits questions to them.
+    page.get_by_label("Use in questions: Vilcanota bridge in 14 weeks").check()
+    expect(page.locator("#scope")).to_contain_text("1 of 7 documents (1 selected)")
+    ask(page, BRIDGE_Q)
+    answer = last_answer(page)
+    expect(answer.locator(".sources")).to_contain_text("Vilcanota bridge in 14 weeks")
+    expect(answer.locator(".sources")).not_to_contain_text("delayed again")
+    page.get_by_role("button", name="Clear filters").click()
+
+    # Delete asks for a second press, then the article is gone from the list.
+    page.get_by_role("button", name="Delete Vilcanota bridge delayed again").click()
+    confirm = page.get_by_role("button", name="Confirm: delete Vilcanota bridge delayed again")
+    expect(confirm).to_have_text("Confirm delete")
+    confirm.click()
+    expect(page.locator("#documents .doc")).to_have_count(6, timeout=30_000)
+    expect(page.locator("#status")).to_contain_text("Deleted")
+
+
+def test_delete_without_token_asks_for_it(
+    open_page: Callable[..., Page], writable_server: LiveServer
+) -> None:
+    page = open_page(writable_server.url)
+    page.locator("#documents .delete").first.click()
+    expect(page.get_by_label("Admin token")).to_be_focused()
+    expect(page.locator("#add-results")).to_contain_text("admin token")
+    expect(page.locator("#documents .doc")).to_have_count(
+        len(httpx.get(f"{writable_server.url}/api/documents", timeout=30).json())
+    )
+
+
+def test_refusal_passages_reload_export_and_new_conversation(
+    open_page: Callable[..., Page], live_server: LiveServer, artifacts: Path
+) -> None:
+    page = open_page(live_server.url)
+    ask(page, TACNA)
+    answer = last_answer(page)
+    expect(answer).not_to_have_class(re.compile("refusal"))
+    # Keyboard: Tab reaches the Ask button with a visible focus ring; Enter opens a citation.
+    page.get_by_label("Your question").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Ask", exact=True)).to_be_focused()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    answer.locator(".cite").first.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#source-n")).to_have_text("[1]")
+
+    toggle = answer.locator("button.toggle")
+    expect(toggle).to_have_text(re.compile(r"^Show all retrieved passages \(\d+\)$"))
+    all_passages = answer.locator(".all-passages .passage")
+    expect(all_passages.first).to_be_hidden()
+    toggle.click()
+    expect(all_passages.first).to_be_visible()
+    assert all_passages.count() >= 2
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(toggle).to_have_text(re.compile("^Hide all retrieved passages"))
+    toggle.click()
+    expect(all_passages.first).to_be_hidden()
+
+    ask(page, "What is the population of Mars?")
+    refusal = last_answer(page)
+    expect(refusal).to_have_class(re.compile("refusal"))
+    expect(refusal.locator(".verdict")).to_have_text("No answer in the indexed articles")
+    expect(refusal.locator(".closest .passage").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "web-refusal.png"), full_page=True)
+
+    page.reload()
+    expect(page.locator(".turn")).to_have_count(2)
+    expect(page.locator(".turn .a").first.locator(".cite").first).to_be_visible()
+    expect(page.locator(".turn .a").last).to_have_class(re.compile("refusal"))
+    page.locator(".turn .a").first.get_by_role("button", name=re.compile("Show all")).click()
+    expect(page.locator(".turn .a").first.locator(".all-passages")).to_be_visible()
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export as Markdown").click()
+    markdown = Path(info.value.path()).read_text(encoding="utf-8")
+    assert TACNA in markdown and "60 days" in markdown
+    # Each citation with its title, date and quote.
+    assert "- [1] Peru declares a state of emergency on the border" in markdown
+    assert "(date not given): “The state of emergency will remain in effect for 60 days" in markdown
+    assert "No answer in the indexed articles" in markdown
+
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator(".turn")).to_have_count(0)
+    page.reload()
+    expect(page.locator(".turn")).to_have_count(0)
+    expect(page.locator("#empty")).to_be_visible()
+
+
+def test_phone_tap_citation_scrolls_source_into_view_and_zoom(
+    open_page: Callable[..., Page], live_server: LiveServer, artifacts: Path
+) -> None:
+    page = open_page(live_server.url, viewport=PHONE, has_touch=True, is_mobile=True)
+    ask(page, TACNA)
+    cite = last_answer(page).locator(".cite").first
+    expect(page.locator("#source-panel")).not_to_be_in_viewport()
+    cite.tap()
+    panel = page.locator("#source-panel")
+    expect(panel).to_be_in_viewport()
+    # Once the smooth scroll is over, the source's heading is at the top of the screen.
+    page.wait_for_function(
+        "() => Math.abs(document.getElementById('source-panel').getBoundingClientRect().top) < 40"
+    )
+    expect(panel.locator("#source-n")).to_be_in_viewport()
+    expect(panel.locator("#source-text mark")).to_be_in_viewport()
+    expect(panel.locator("#source-text mark")).to_contain_text("60 days")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(artifacts / "web-phone-source.png"))
+
+    # 200% zoom of a 1280-pixel window lays out like a 640-pixel one: nothing overflows.
+    page.set_viewport_size({"width": 640, "height": 400})
+    page.get_by_text("Add articles").click()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 640
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(artifacts / "web-zoom-200.png"), full_page=True)
