@@ -5,7 +5,7 @@ with `[n]` markers; it never builds citations itself: `rag.answer.citations` che
 marker against the passages afterwards, whoever wrote it.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -86,6 +86,3 @@ def _local(settings: Settings, store: "Store") -> Generator:
     from rag.answer.local_llm import LocalGenerator
 
     return LocalGenerator(settings)
-
-
-GeneratorFactory = Callable[[Settings, "Store"], Generator]
