@@ -172,3 +172,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, seeded_dir: Path) -> I
     """`rag serve` with the extractive generator; stopped after the session."""
     with rag_server(tmp_path_factory.mktemp("server"), seeded_dir) as server:
         yield server
+
+
+@pytest.fixture
+def admin(seeded_copy: Path, seeded_service: RagService) -> Iterator[Any]:
+    """A TestClient over a writable copy of the seeded index whose app has ADMIN_TOKEN."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    settings = load_settings(data_dir=seeded_copy, seeds_dir=SEEDS, admin_token=ADMIN_TOKEN)
+    service = RagService(settings, embedder=seeded_service.embedder)
+    with TestClient(create_app(service=service), base_url=LOCAL) as client:
+        yield client

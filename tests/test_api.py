@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCAL, ROOT, SEEDS, free_port, settled_readyz
+from conftest import ADMIN_TOKEN, LOCAL, ROOT, SEEDS, free_port, settled_readyz
 from fakes import ScriptedGenerator
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -23,21 +23,12 @@ from rag.schema import Passage
 from rag.service import RagService
 
 TACNA = "How long will the state of emergency in Tacna last?"
-TOKEN = "s3cret-token"
+TOKEN = ADMIN_TOKEN
 
 
 @pytest.fixture(scope="module")
 def client(seeded_service: RagService) -> Iterator[TestClient]:
     with TestClient(create_app(service=seeded_service), base_url=LOCAL) as c:
-        yield c
-
-
-@pytest.fixture
-def admin(seeded_copy: Path, seeded_service: RagService) -> Iterator[TestClient]:
-    """A client over a writable index copy whose server has an admin token."""
-    settings = load_settings(data_dir=seeded_copy, seeds_dir=SEEDS, admin_token=TOKEN)
-    service = RagService(settings, embedder=seeded_service.embedder)
-    with TestClient(create_app(service=service), base_url=LOCAL) as c:
         yield c
 
 

@@ -185,14 +185,6 @@ def test_nul_characters_are_refused_by_the_api_as_by_ingest(admin: TestClient) -
     assert all(d["doc_id"] != "nul" for d in admin.get("/api/documents").json())
 
 
-@pytest.fixture
-def admin(seeded_copy: Path, seeded_service: RagService) -> Iterator[TestClient]:
-    settings = load_settings(data_dir=seeded_copy, seeds_dir=SEEDS, admin_token=ADMIN_TOKEN)
-    service = RagService(settings, embedder=seeded_service.embedder)
-    with TestClient(create_app(service=service), base_url=LOCAL) as c:
-        yield c
-
-
 # -- 4-8: bounded requests ---------------------------------------------------------------
 
 
