@@ -8,7 +8,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.errors import ConfigError
@@ -92,22 +99,16 @@ class Settings(BaseSettings):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
 
-    @field_validator("embedder")
+    @field_validator("embedder", "generator")
     @classmethod
-    def _embedder(cls, value: str) -> str:
+    def _registered(cls, value: str, info: ValidationInfo) -> str:
+        # Imported here: the registries' modules import this one.
+        from rag.answer.generate import GENERATORS
         from rag.index.embed import EMBEDDERS
 
-        if value not in EMBEDDERS.names():
-            raise ValueError(f"unknown embedder {value!r}; choose one of {EMBEDDERS.names()}")
-        return value
-
-    @field_validator("generator")
-    @classmethod
-    def _generator(cls, value: str) -> str:
-        from rag.answer.generate import GENERATORS
-
-        if value not in GENERATORS.names():
-            raise ValueError(f"unknown generator {value!r}; choose one of {GENERATORS.names()}")
+        registry = EMBEDDERS if info.field_name == "embedder" else GENERATORS
+        if value not in registry.names():
+            raise ValueError(f"unknown {registry.kind} {value!r}; choose one of {registry.names()}")
         return value
 
     @model_validator(mode="after")
