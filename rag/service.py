@@ -19,6 +19,7 @@ from rag.answer.guarantee import guarantee
 from rag.config import Settings
 from rag.errors import EmptyIndex, InvalidInput, NotFound, RagError
 from rag.index.embed import Embedder, index_name, make_embedder
+from rag.index.lexical import open_index
 from rag.index.retrieve import Filters, HybridRetriever
 from rag.index.store import Store
 from rag.ingest.chunking import count_tokens
@@ -110,13 +111,30 @@ class RagService:
     ) -> IngestReport:
         """Ingest a folder of articles (see `rag.ingest.ingest_folder`)."""
         kwargs = {"track": track} if track else {}
-        return ingest_folder(
-            folder, self.store, self.embedder, self.settings, prune=prune, options=options, **kwargs
-        )
+        try:
+            return ingest_folder(folder, self.store, self.embedder, self.settings,
+                                 prune=prune, options=options, **kwargs)  # fmt: skip
+        finally:
+            self.refresh_lexical()
 
     def ingest_urls(self, urls: Sequence[str]) -> IngestReport:
         """Fetch and ingest pages by URL (see `rag.ingest.pipeline.ingest_urls`)."""
-        return ingest_urls(urls, self.store, self.embedder, self.settings)
+        try:
+            return ingest_urls(urls, self.store, self.embedder, self.settings)
+        finally:
+            self.refresh_lexical()
+
+    def refresh_lexical(self) -> None:
+        """Bring the saved lexical index up to the store's version, here, after a write,
+        so that questions (in this process or another worker) only load it.
+
+        `add_article` leaves it to the next question (or the next call of this), so a
+        loop adding many articles does not rebuild BM25 after each.
+        """
+        if "retriever" in self.__dict__:
+            self.retriever.refresh()
+        else:  # e.g. `rag ingest`: no need to build the retriever (or load a model)
+            open_index(self.store)
 
     def add_article(self, article: Article) -> tuple[Outcome, int]:
         """Ingest one parsed article; returns the outcome and chunks written."""
@@ -138,6 +156,8 @@ class RagService:
         doc_id = doc_id or "api_" + hashlib.sha256(text.encode()).hexdigest()[:16]
         article = parse_article(doc_id, text, title=title, published=published, outlet=outlet)
         outcome, written = self.add_article(article)
+        if outcome != "unchanged":
+            self.refresh_lexical()
         info = self.store.get_document(doc_id)
         if info is None:  # deleted by another request right after it was written
             raise NotFound(f"document {doc_id!r} was deleted while it was being added")
@@ -146,6 +166,7 @@ class RagService:
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and its chunks."""
         self.store.delete_document(doc_id)
+        self.refresh_lexical()
 
     def documents(self) -> list[DocumentInfo]:
         """Every stored document."""
@@ -159,8 +180,7 @@ class RagService:
         chunks = [
             Chunk(n.node_id, doc_id, int(n.metadata["chunk_index"]), n.get_content(),
                   int(n.metadata["char_start"]), int(n.metadata["char_end"]))
-            for n in self.retriever.nodes()
-            if n.ref_doc_id == doc_id
+            for n in self.retriever.document_nodes(doc_id)
         ]  # fmt: skip
         return info, text, chunks
 

@@ -1,11 +1,16 @@
 """Hybrid retrieval on the real seeded index: fusion, filters, BM25 caching."""
 
+import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from rag.config import load_settings
 from rag.errors import InvalidInput
+from rag.index import lexical
 from rag.index.retrieve import Filters
+from rag.index.store import Store
 from rag.service import RagService
 
 
@@ -52,9 +57,9 @@ def test_bad_filters_and_top_k(seeded_service: RagService) -> None:
 def test_bm25_index_is_built_once_per_index_version(seeded_service: RagService) -> None:
     retriever = seeded_service.retriever
     seeded_service.retrieve("Tacna")
-    built = retriever._bm25
+    built = retriever._index
     seeded_service.retrieve("Arica")
-    assert retriever._bm25 is built
+    assert retriever._index is built
 
 
 def test_filters_as_a_chroma_where_clause() -> None:
@@ -70,9 +75,9 @@ def test_lexical_search_takes_only_the_top_candidates_with_the_filters_inside(
     seeded_service: RagService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     retriever = seeded_service.retriever
-    retriever.nodes()  # built
-    assert retriever._bm25 is not None
-    bm25 = retriever._bm25.bm25
+    index = retriever.refresh()
+    assert index.bm25 is not None
+    bm25 = index.bm25
     calls: list[dict[str, object]] = []
     original = bm25.retrieve
 
@@ -82,8 +87,8 @@ def test_lexical_search_takes_only_the_top_candidates_with_the_filters_inside(
 
     monkeypatch.setattr(bm25, "retrieve", spy)
     doc = seeded_service.documents()[0].doc_id
-    hits = retriever._lexical("state of emergency border", Filters(doc_ids=(doc,)))
-    assert hits and {h.node.ref_doc_id for h in hits} == {doc}
+    hits = retriever._lexical(index, "state of emergency border", Filters(doc_ids=(doc,)))
+    assert hits and {index.node(row).ref_doc_id for row, _ in hits} == {doc}
     (call,) = calls
     assert call["k"] == min(retriever.candidates, len(retriever.nodes()))
     mask = call["weight_mask"]
@@ -92,4 +97,90 @@ def test_lexical_search_takes_only_the_top_candidates_with_the_filters_inside(
     )
     undated = Filters(published_from=date(1900, 1, 1))  # a date range leaves out undated
     dated = {d.doc_id for d in seeded_service.documents() if d.published}
-    assert {h.node.ref_doc_id for h in retriever._lexical("border", undated)} <= dated
+    hits = retriever._lexical(index, "border", undated)
+    assert {index.node(row).ref_doc_id for row, _ in hits} <= dated
+
+
+# -- the persistent lexical index (rag.index.lexical) ---------------------------------
+
+
+def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    built: list[str] = []
+    original = lexical.build
+
+    def counting(store: Store, version: str) -> Path:
+        built.append(version)
+        return original(store, version)
+
+    monkeypatch.setattr(lexical, "build", counting)
+    return built
+
+
+def test_the_lexical_index_is_saved_and_reloaded_without_rebuilding(
+    seeded_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(data_dir=seeded_copy)
+    first = RagService(settings)
+    expected = first.retrieve("How long will the state of emergency in Tacna last?", top_k=8)
+    built = _count_builds(monkeypatch)
+    second = RagService(settings)  # another process or worker, same index version
+    again = second.retrieve("How long will the state of emergency in Tacna last?", top_k=8)
+    assert built == []
+    assert again == expected
+    folders = [p.name for p in (seeded_copy / "lexical").iterdir()]
+    assert folders == [lexical.key_of(second.store, second.store.version())]
+    assert second.retriever.refresh().bm25 is not None
+
+
+def test_lexical_retrieval_matches_llama_index_bm25(seeded_service: RagService) -> None:
+    from llama_index.retrievers.bm25 import BM25Retriever
+
+    nodes = seeded_service.store.live_nodes()
+    reference = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=10)
+    index = seeded_service.retriever.refresh()
+    assert [n.node_id for n in seeded_service.retriever.nodes()] == [n.node_id for n in nodes]
+    for query in ("state of emergency in Tacna", "Venezuelan migrants border", "governor"):
+        expected = [(h.node.node_id, round(float(h.score or 0), 5))
+                    for h in reference.retrieve(query)]  # fmt: skip
+        got = seeded_service.retriever._lexical(index, query, Filters())[:10]
+        assert [(index.node(r).node_id, round(s, 5)) for r, s in got] == expected[: len(got)]
+
+
+def test_a_write_makes_other_services_reload_the_saved_index(
+    seeded_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(data_dir=seeded_copy)
+    writer, reader = RagService(settings), RagService(settings)
+    reader.retrieve("border")
+    before = reader.retriever._index
+    built = _count_builds(monkeypatch)
+    writer.add_text("Zanzibar cloves harvest doubled this spring, the ministry said.",
+                    doc_id="cloves", title="Cloves")  # fmt: skip
+    assert len(built) == 1  # in the writing service, once
+    passages = reader.retrieve("Zanzibar cloves harvest")
+    assert reader.retriever._index is not before
+    assert len(built) == 1  # the reader loaded what the writer saved
+    assert passages[0].doc_id == "cloves"
+    writer.delete_document("cloves")
+    assert len(built) == 2
+    assert all(p.doc_id != "cloves" for p in reader.retrieve("Zanzibar cloves harvest"))
+    assert len(built) == 2
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "leftover"])
+def test_a_missing_or_damaged_lexical_index_is_rebuilt(
+    seeded_copy: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    settings = load_settings(data_dir=seeded_copy)
+    expected = RagService(settings).retrieve("Venezuelan migrants in Tumbes")
+    (folder,) = (seeded_copy / "lexical").iterdir()
+    if damage == "missing":
+        shutil.rmtree(folder)
+    elif damage == "corrupt":
+        (folder / "offsets.npy").write_bytes(b"not numpy")
+    else:  # a crash mid-build: a temporary folder, and no folder for the version
+        folder.rename(folder.with_name(".tmp-crashed"))
+    built = _count_builds(monkeypatch)
+    assert RagService(settings).retrieve("Venezuelan migrants in Tumbes") == expected
+    assert len(built) == 1
+    assert [p.name for p in (seeded_copy / "lexical").iterdir()] == [folder.name]

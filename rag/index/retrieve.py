@@ -1,14 +1,17 @@
 """Hybrid retrieval: dense search in Chroma plus BM25, fused by reciprocal rank.
 
-BM25 is llama-index's `BM25Retriever` over every live chunk, built once per index
-version and reused until a document changes. Dense search asks Chroma only for the ids
-of the nearest chunks (filters become its `where` clause) and takes the chunks from
-those same in-memory nodes: llama-index's vector retriever would have Chroma read and
-send each candidate's text and metadata for every question, which with a Chroma server
-(`rag serve --workers N`) was a fifth of the CPU time of a question. Fusion is written
-here rather than taken from `QueryFusionRetriever` because it must also drop stale
-chunks, apply the filters to BM25 results (that retriever only takes filters when it
-is built) and keep each retriever's rank for diagnostics.
+BM25 runs over the persistent lexical index (`rag.index.lexical`): every live chunk of
+one store version, saved next to the Chroma data and opened memory-mapped, so a process
+neither reads the chunks from Chroma nor rebuilds BM25 unless the version has no saved
+index yet. Dense search asks Chroma only for the ids of the nearest chunks (filters
+become its `where` clause) and takes the chunks from that same index: llama-index's
+vector retriever would have Chroma read and send each candidate's text and metadata for
+every question, which with a Chroma server (`rag serve --workers N`) was a fifth of the
+CPU time of a question. A question reads only the chunks it returns (binary search for
+an id, one slice of the memory-mapped file per chunk). Fusion is written here rather
+than taken from `QueryFusionRetriever` because it must also drop chunks the index does
+not hold (stale or not yet seen), apply the filters inside BM25 (that retriever only
+takes filters when it is built) and keep each retriever's rank for diagnostics.
 """
 
 import threading
@@ -16,13 +19,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import bm25s
 import numpy as np
-from llama_index.core.schema import BaseNode, NodeWithScore
-from llama_index.retrievers.bm25 import BM25Retriever
+from llama_index.core.schema import BaseNode
 
 from rag.errors import InvalidInput
 from rag.index.embed import Embedder
+from rag.index.lexical import LexicalIndex, open_index, tokenize
 from rag.index.store import Store
 from rag.schema import Passage
 
@@ -78,7 +80,10 @@ class Filters:
             return None
         keep = np.ones(len(doc_ids), dtype=bool)
         if self.doc_ids:
-            keep &= np.isin(doc_ids, list(self.doc_ids))
+            wanted: list[Any] = list(self.doc_ids)
+            if doc_ids.dtype.kind == "S":  # the lexical index keeps ids as utf-8 bytes
+                wanted = [d.encode("utf-8") for d in wanted]
+            keep &= np.isin(doc_ids, wanted)
         if self.published_from:
             keep &= published >= _ord(self.published_from)
         if self.published_to:
@@ -126,97 +131,84 @@ class HybridRetriever:
         self.candidates = candidates
         self._lock = threading.Lock()
         self._version: str | None = None
-        self._bm25: BM25Retriever | None = None
-        self._nodes: list[BaseNode] = []
-        self._doc_ids = np.array([], dtype=object)
-        self._published = np.array([], dtype=np.int64)
-        self._by_id: dict[str, BaseNode] = {}
-        self._texts: list[str] = []
-        self._live: dict[str, str] = {}
+        self._index: LexicalIndex | None = None
 
-    def _refresh(self) -> None:
-        """Rebuild BM25 and the live-hash table when the index version changed."""
+    def refresh(self) -> LexicalIndex:
+        """The lexical index of the store's version: the saved one, memory-mapped, when
+        there is one (`rag.index.lexical`); built and saved otherwise."""
         version = self.store.version()
-        if version == self._version:
-            return
+        index = self._index
+        if index is not None and version == self._version:
+            return index
         with self._lock:
-            if version == self._version:
-                return
-            nodes: list[BaseNode] = list(self.store.live_nodes())
-            self._bm25 = (
-                BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=self.candidates)
-                if nodes
-                else None
-            )
-            self._nodes = nodes
-            self._doc_ids = np.array([n.ref_doc_id or "" for n in nodes], dtype=object)
-            self._published = np.array(
-                [int(n.metadata.get("published_ord") or 0) for n in nodes], dtype=np.int64
-            )
-            self._by_id = {n.node_id: n for n in nodes}
-            self._texts = [n.get_content() for n in nodes]
-            self._live = self.store.live_hashes()
-            self._version = version
+            if self._index is None or version != self._version:
+                self._index = open_index(self.store)
+                self._version = self._index.version
+            return self._index
+
+    _refresh = refresh
 
     def nodes(self) -> list[BaseNode]:
-        """Every live chunk, in document order."""
-        self._refresh()
-        return self._nodes
+        """Every live chunk, in document order (reads them all: not for questions)."""
+        index = self.refresh()
+        return [index.node(i) for i in range(len(index))]
 
-    def texts(self) -> list[str]:
-        """The text of every live chunk; the same list object until the index changes."""
-        self._refresh()
-        return self._texts
+    def document_nodes(self, doc_id: str) -> list[BaseNode]:
+        """The live chunks of one document, in order."""
+        index = self.refresh()
+        return [index.node(i) for i in index.rows_of(doc_id)]
 
     def retrieve(self, query: str, top_k: int = 5, filters: Filters | None = None) -> list[Passage]:
         """The `top_k` best passages for a query, best first."""
-        self._refresh()
+        index = self.refresh()
         filters = filters or Filters()
-        if self._bm25 is None:
+        if index.bm25 is None:
             return []
-        by_id = self._by_id
         nearest = self.store.nearest(self.embedder.embed_query(query), self.candidates,
                                      filters.where())  # fmt: skip
         # An id missing here is a chunk of an older (or newer, not yet seen) version.
-        dense = [NodeWithScore(node=by_id[i]) for i in nearest if i in by_id]
-        sparse = self._lexical(query, filters)
-        return self._fuse(dense, sparse)[:top_k]
+        rows = [index.row(i) for i in nearest]
+        dense = [(r, 0.0) for r in rows if r is not None]
+        sparse = self._lexical(index, query, filters)
+        return self._fuse(index, dense, sparse)[:top_k]
 
-    def _lexical(self, query: str, filters: Filters) -> list[NodeWithScore]:
-        """The best `candidates` chunks by BM25, filters applied inside the search.
+    def _lexical(
+        self, index: LexicalIndex, query: str, filters: Filters
+    ) -> list[tuple[int, float]]:
+        """The best `candidates` rows by BM25 with their scores, filters applied inside.
 
         bm25s is called directly (llama-index's retriever takes neither a per-query `k`
         nor a per-query mask): it scores the chunks sharing a query term and keeps the
         top `k` with a partial sort, so the cost follows the query's terms, not the
         number of chunks; excluded chunks are masked to score 0.
         """
-        assert self._bm25 is not None
-        bm25 = self._bm25
-        tokens = bm25s.tokenize(
-            query, stemmer=bm25.stemmer, token_pattern=bm25.token_pattern, show_progress=False
-        )
+        assert index.bm25 is not None
+        tokens = tokenize(query)
         if not tokens.vocab:
             return []
-        k = min(self.candidates, len(self._nodes))
-        mask = filters.mask(self._doc_ids, self._published)
-        indexes, scores = self._bm25.bm25.retrieve(tokens, k=k, weight_mask=mask,
-                                                   show_progress=False)  # fmt: skip
+        k = min(self.candidates, len(index))
+        mask = filters.mask(index.doc_ids, index.published)
+        indexes, scores = index.bm25.retrieve(tokens, k=k, weight_mask=mask,
+                                              show_progress=False)  # fmt: skip
         return [
-            NodeWithScore(node=self._nodes[int(i)], score=float(score))
+            (int(i), float(score))
             for i, score in zip(indexes[0], scores[0], strict=True)
             if score > 0
         ]
 
-    def _fuse(self, dense: list[NodeWithScore], sparse: list[NodeWithScore]) -> list[Passage]:
-        fused: dict[str, Passage] = {}
+    def _fuse(
+        self,
+        index: LexicalIndex,
+        dense: list[tuple[int, float]],
+        sparse: list[tuple[int, float]],
+    ) -> list[Passage]:
+        # Every row is a live chunk of the index's version: it was built from those only.
+        fused: dict[int, Passage] = {}
         for name, hits in (("dense", dense), ("bm25", sparse)):
-            rank = 0
-            for hit in hits:
-                node = hit.node
-                if self._live.get(node.ref_doc_id or "") != node.metadata.get("doc_sha"):
-                    continue  # a chunk of an older or half-written version
-                rank += 1
-                passage = fused.setdefault(node.node_id, to_passage(node, 0.0))
+            for rank, (row, _score) in enumerate(hits, 1):
+                passage = fused.get(row)
+                if passage is None:
+                    passage = fused[row] = to_passage(index.node(row), 0.0)
                 passage.score += 1.0 / (RRF_K + rank)
                 if name == "dense":
                     passage.dense_rank = rank

@@ -96,6 +96,7 @@ class Store:
     def __init__(self, settings: Settings, embedder_name: str) -> None:
         self.client = make_client(settings)
         self.embedder_name = embedder_name
+        self.data_dir = settings.data_dir  # also home of the lexical index (rag.index.lexical)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(settings.data_dir / "write.lock")
         try:

