@@ -511,6 +511,17 @@ def test_upload_counts_against_the_body_limit(admin: TestClient) -> None:
     assert "RAG_MAX_BODY_BYTES" in assert_error(response, 413, "too_large")
     nothing = admin.post("/api/documents/files", headers=auth)
     assert_error(nothing, 422)
+    # Folders in a file name are dropped; a name too long for the file system is cut.
+    story = b"Cusco opened a new library on Monday. It holds 20,000 books."
+    odd = [
+        ("files", ("../../etc/passwd.txt", story, "text/plain")),
+        ("files", ("\u00e9" * 300 + ".md", story, "text/markdown")),
+    ]
+    named = admin.post("/api/documents/files", files=odd, headers=auth).json()
+    first, second = (f["records"][0] for f in named["files"])
+    assert first["name"] == "passwd.txt" and first["doc_id"] == "passwd"
+    assert first["outcome"] == "created" and second["outcome"] == "created"
+    assert second["name"].endswith(".md") and len(second["name"].encode()) <= 200
 
 
 # -- health, docs, pages, headers ---------------------------------------------------------

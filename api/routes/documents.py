@@ -77,9 +77,17 @@ def add_document(body: ArticleIn, service: ServiceDep, response: Response) -> In
 
 
 def _file_name(upload: UploadFile, n: int) -> str:
-    """The upload's own file name without any folders (a browser may send a path)."""
+    """The upload's own file name without any folders (a browser may send a path),
+    shortened to what a file system takes (its suffix kept)."""
     raw = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    return raw if raw not in ("", ".", "..") and "\x00" not in raw else f"upload-{n}"
+    if raw in ("", ".", "..") or "\x00" in raw:
+        return f"upload-{n}"
+    path = Path(raw)
+    suffix = path.suffix if len(path.suffix) <= 16 else ""
+    stem = raw[: len(raw) - len(suffix)]
+    while len((stem + suffix).encode()) > 200:
+        stem = stem[:-1]
+    return stem + suffix
 
 
 @router.post(
