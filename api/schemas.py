@@ -118,6 +118,31 @@ class IngestResult(BaseModel):
     document: DocumentPublic
 
 
+class RecordOutcome(BaseModel):
+    """What became of one article of an uploaded file."""
+
+    name: str = Field(description="The file's name; `name:line` for a record of an export")
+    outcome: Literal["created", "updated", "unchanged", "skipped"]
+    doc_id: str | None = None
+    title: str | None = None
+    chunks_written: int = 0
+    reason: str | None = Field(default=None, description="Why it was skipped")
+
+
+class FileOutcome(BaseModel):
+    """One uploaded file and what became of each of its articles."""
+
+    file: str
+    records: list[RecordOutcome]
+
+
+class UploadResult(BaseModel):
+    """What uploading files did, file by file, with counts by outcome."""
+
+    files: list[FileOutcome]
+    counts: dict[str, int]
+
+
 class Deleted(BaseModel):
     """Confirmation of a deletion."""
 

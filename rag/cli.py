@@ -125,7 +125,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         when = c.published.isoformat() if c.published else "date unknown"
         flag = "" if c.supported else "  (unsupported)"
         print(f"\n[{c.n}] {c.title} — {c.outlet or 'outlet unknown'}, {when}{flag}")
-        print(f"    {c.doc_id} chars {c.char_start}-{c.char_end}: “{c.quote}”")
+        page = f" p. {c.page}" if c.page is not None else ""
+        print(f"    {c.doc_id}{page} chars {c.char_start}-{c.char_end}: “{c.quote}”")
     return 0
 
 

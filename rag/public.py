@@ -24,6 +24,9 @@ class _SpanPublic(BaseModel):
     char_start: int
     char_end: int
     score: float
+    page: int | None = Field(
+        default=None, description="The PDF page the span starts on (from 1); null for other formats"
+    )
 
 
 class ConflictPublic(BaseModel):
@@ -54,7 +57,7 @@ class CitationPublic(_SpanPublic):
             n=c.n, chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title,
             published=c.published, outlet=c.outlet, char_start=c.char_start,
             char_end=c.char_end, score=c.score, quote=c.quote, supported=c.supported,
-            answer_start=c.answer_start, answer_end=c.answer_end,
+            answer_start=c.answer_start, answer_end=c.answer_end, page=c.page,
         )  # fmt: skip
 
 
@@ -68,7 +71,7 @@ class PassagePublic(_SpanPublic):
         return cls(
             n=n, chunk_id=p.chunk_id, doc_id=p.doc_id, title=p.title,
             published=p.published, outlet=p.outlet, char_start=p.char_start,
-            char_end=p.char_end, score=round(p.score, 6), text=p.text,
+            char_end=p.char_end, score=round(p.score, 6), text=p.text, page=p.page,
         )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ llama-index and Chroma types stay inside the modules that use them; everything p
 speaks in these.
 """
 
+import bisect
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ def record_version(
     published: date | None,
     outlet: str | None,
     url: str | None = None,
+    pages: tuple[int, ...] = (),
 ) -> str:
     """Hash of an article's text hash and metadata, compared and stored as one unit.
 
@@ -26,6 +28,8 @@ def record_version(
     fields: list[str | None] = [title, published.isoformat() if published else None, outlet]
     if url:  # only when set, so records stored before URLs existed keep their version
         fields.append(url)
+    if pages:  # likewise; a PDF stored before page numbers is re-written with them
+        fields.append(",".join(map(str, pages)))
     meta = json.dumps(fields)
     return hashlib.sha256(f"{text_sha}\n{meta}".encode()).hexdigest()
 
@@ -41,6 +45,7 @@ class Article:
     outlet: str | None = None
     source: str | None = None  # file name it came from, if any
     url: str | None = None  # web address the page or record names, if any
+    pages: tuple[int, ...] = ()  # a PDF's page starts in `text`: page n at pages[n - 1]
 
     # Cached: chunk ids and chunk metadata ask for it once per chunk, and hashing the
     # whole text each time made an article's cost grow with the square of its length.
@@ -52,7 +57,13 @@ class Article:
     @property
     def version(self) -> str:
         """Hash of text and metadata: the key of idempotent re-ingestion and of its chunks."""
-        return record_version(self.sha256, self.title, self.published, self.outlet, self.url)
+        return record_version(
+            self.sha256, self.title, self.published, self.outlet, self.url, self.pages
+        )
+
+    def page_at(self, offset: int) -> int | None:
+        """The page (from 1) holding character `offset` of the text; None without pages."""
+        return bisect.bisect_right(self.pages, offset) if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -79,11 +90,14 @@ class DocumentInfo:
     chunk_count: int
     source: str | None = None
     url: str | None = None
+    pages: tuple[int, ...] = ()
 
     @property
     def version(self) -> str:
         """The stored record's `Article.version`."""
-        return record_version(self.sha256, self.title, self.published, self.outlet, self.url)
+        return record_version(
+            self.sha256, self.title, self.published, self.outlet, self.url, self.pages
+        )
 
 
 @dataclass
@@ -102,6 +116,14 @@ class Passage:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     doc_sha: str = ""  # hash of the article text the chunk was cut from
+    page: int | None = None  # the PDF page the chunk starts on
+    page_breaks: tuple[int, ...] = ()  # article offsets inside the chunk where a page starts
+
+    def page_at(self, offset: int) -> int | None:
+        """The page holding article offset `offset` (within the chunk); None if not a PDF."""
+        if self.page is None:
+            return None
+        return self.page + bisect.bisect_right(self.page_breaks, offset)
 
 
 @dataclass
@@ -121,6 +143,7 @@ class Citation:
     supported: bool
     answer_start: int | None = None  # the short answer's offsets in the article, if any
     answer_end: int | None = None
+    page: int | None = None  # the PDF page the cited passage starts on
 
 
 @dataclass

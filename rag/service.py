@@ -28,8 +28,10 @@ from rag.ingest.formats import ReadOptions
 from rag.ingest.pipeline import (
     IngestReport,
     Outcome,
+    RecordResult,
     Track,
     ingest_article,
+    ingest_file,
     ingest_folder,
     ingest_urls,
 )
@@ -116,6 +118,26 @@ class RagService:
                                  prune=prune, options=options, **kwargs)  # fmt: skip
         finally:
             self.refresh_lexical()
+
+    def ingest_files(
+        self,
+        files: Sequence[tuple[Path, str]],
+        options: ReadOptions | None = None,
+        *,
+        outlet: str | None = None,
+        published: date | None = None,
+    ) -> list[list[RecordResult]]:
+        """Ingest files given as (path, name in reports), each read by its suffix; the
+        results of each file's articles. An id read twice is skipped the second time;
+        `outlet` and `published` replace what the files say."""
+        seen: dict[str, str] = {}
+        return [
+            ingest_file(
+                path, self.store, self.embedder, self.settings, name=name, options=options,
+                seen=seen, outlet=outlet, published=published,
+            )
+            for path, name in files
+        ]  # fmt: skip
 
     def ingest_urls(self, urls: Sequence[str]) -> IngestReport:
         """Fetch and ingest pages by URL (see `rag.ingest.pipeline.ingest_urls`)."""

@@ -11,6 +11,7 @@ from conftest import ADMIN_TOKEN, LOCAL, ROOT, SEEDS, free_port, settled_readyz
 from fakes import ScriptedGenerator
 from fastapi.testclient import TestClient
 from httpx import Response
+from pdfs import pages_pdf
 
 from api.main import create_app
 from api.schemas import DocumentDetail
@@ -409,6 +410,109 @@ def test_too_long_article_is_413_naming_the_limit(admin: TestClient) -> None:
     # A body over RAG_MAX_BODY_BYTES (2 MB) is refused before it is parsed.
     huge = admin.post("/api/documents", json={"text": "x" * 2_000_001}, headers=auth)
     assert "RAG_MAX_BODY_BYTES" in assert_error(huge, 413, "too_large")
+
+
+BRIDGE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Vilcanota bridge | Cusco Wire</title>"
+    '<meta property="og:site_name" content="Cusco Wire">'
+    '<meta property="article:published_time" content="2025-03-04T08:00:00-05:00">'
+    "</head><body><nav><a href='/'>Home</a></nav><article><h1>Vilcanota bridge to open</h1>"
+    "<p>Cusco, Peru. The new Vilcanota bridge will open to traffic in 14 weeks, the "
+    "regional transport office said on Tuesday, after two years of delays caused by "
+    "floods and a dispute with the builder.</p><p>Trucks carrying potatoes to the "
+    "markets of Sicuani will save two hours a day, the office said.</p></article>"
+    "</body></html>"
+)
+MARKET_PDF = [
+    ["Puno market report", "Traders in Puno sold potatoes and quinoa on Monday morning."],
+    ["The Juliaca wholesale market will reopen in nine days, the mayor of Juliaca said."],
+]
+
+
+def test_upload_files_reports_each_record(admin: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    feed = "\n".join([
+        json.dumps({"id": "feed-1", "title": "Arequipa water",
+                    "text": "Arequipa will ration water for 45 days from Monday."}),
+        "{broken",
+    ])  # fmt: skip
+    files = [
+        ("files", ("bridge.html", BRIDGE_PAGE.encode(), "text/html")),
+        ("files", ("market.pdf", pages_pdf(MARKET_PDF), "application/pdf")),
+        ("files", ("feed.jsonl", feed.encode(), "application/x-ndjson")),
+        ("files", ("notes.docx", b"PK\x03\x04 not an article", "application/octet-stream")),
+    ]
+    # No token (or a wrong one): refused before the body is read, nothing stored.
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        refused = admin.post("/api/documents/files", files=files, headers=headers)
+        assert_error(refused, 401, "unauthorized")
+    assert len(admin.get("/api/documents").json()) == 5
+
+    response = admin.post("/api/documents/files", files=files, headers=auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["counts"] == {"created": 3, "updated": 0, "unchanged": 0, "skipped": 2}
+    records = {f["file"]: f["records"] for f in body["files"]}
+    assert list(records) == ["bridge.html", "market.pdf", "feed.jsonl", "notes.docx"]
+    [bridge] = records["bridge.html"]
+    assert bridge["outcome"] == "created" and bridge["doc_id"] == "bridge"
+    assert bridge["title"] == "Vilcanota bridge to open" and bridge["chunks_written"] >= 1
+    [market] = records["market.pdf"]
+    assert market["outcome"] == "created" and market["doc_id"] == "market"
+    good, bad = records["feed.jsonl"]
+    assert good["outcome"] == "created" and good["name"] == "feed.jsonl:1"
+    assert good["doc_id"] == "feed-1" and good["title"] == "Arequipa water"
+    assert bad["outcome"] == "skipped" and bad["name"] == "feed.jsonl:2"
+    assert "not valid JSON" in bad["reason"] and bad["doc_id"] is None
+    [docx] = records["notes.docx"]
+    assert docx["outcome"] == "skipped" and "unsupported file type" in docx["reason"]
+    assert ".pdf" in docx["reason"]
+
+    stored = {d["doc_id"]: d for d in admin.get("/api/documents").json()}
+    assert (
+        stored["bridge"]["outlet"] == "Cusco Wire" and stored["bridge"]["source"] == "bridge.html"
+    )
+    assert stored["bridge"]["published"] == "2025-03-04"
+    asked = admin.post("/api/ask", json={"question": "When will the Juliaca market reopen?"})
+    citation = asked.json()["citations"][0]
+    assert citation["doc_id"] == "market" and "nine days" in citation["quote"]
+    assert citation["page"] == 2  # the answer is on the PDF's second page
+    bridge_answer = admin.post(
+        "/api/ask", json={"question": "When will the Vilcanota bridge open?"}
+    )
+    assert bridge_answer.json()["citations"][0]["page"] is None
+
+    again = admin.post("/api/documents/files", files=files[:1], headers=auth).json()
+    assert again["files"][0]["records"][0]["outcome"] == "unchanged"
+    # Outlet and date given with the upload replace what the page says.
+    dated = {"outlet": "Andes Post", "published": "2025-06-10"}
+    redone = admin.post("/api/documents/files", files=files[:1], data=dated, headers=auth)
+    assert redone.json()["files"][0]["records"][0]["outcome"] == "updated"
+    changed = admin.get("/api/documents/bridge").json()
+    assert changed["outlet"] == "Andes Post" and changed["published"] == "2025-06-10"
+    wrong = admin.post("/api/documents/files", files=files[:1], data={"published": "June"},
+                       headers=auth)  # fmt: skip
+    assert_error(wrong, 422)
+
+
+def test_upload_counts_against_the_body_limit(admin: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    big = ("files", ("big.txt", b"word " * 420_000, "text/plain"))  # 2.1 MB > 2 MB
+    response = admin.post("/api/documents/files", files=[big], headers=auth)
+    assert "RAG_MAX_BODY_BYTES" in assert_error(response, 413, "too_large")
+    nothing = admin.post("/api/documents/files", headers=auth)
+    assert_error(nothing, 422)
+    # Folders in a file name are dropped; a name too long for the file system is cut.
+    story = b"Cusco opened a new library on Monday. It holds 20,000 books."
+    odd = [
+        ("files", ("../../etc/passwd.txt", story, "text/plain")),
+        ("files", ("\u00e9" * 300 + ".md", story, "text/markdown")),
+    ]
+    named = admin.post("/api/documents/files", files=odd, headers=auth).json()
+    first, second = (f["records"][0] for f in named["files"])
+    assert first["name"] == "passwd.txt" and first["doc_id"] == "passwd"
+    assert first["outcome"] == "created" and second["outcome"] == "created"
+    assert second["name"].endswith(".md") and len(second["name"].encode()) <= 200
 
 
 # -- health, docs, pages, headers ---------------------------------------------------------

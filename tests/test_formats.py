@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeEmbedder
+from pdfs import pages_pdf, text_pdf
 from pypdf import PdfWriter
 
 from rag import cli
 from rag.config import Settings
 from rag.errors import InvalidInput
 from rag.ingest import formats
+from rag.public import citation_dict, passage_dict
 from rag.schema import DocumentInfo
 from rag.service import RagService
 
@@ -30,32 +32,6 @@ def service(make_settings: Callable[..., Settings]) -> RagService:
 
 def docs(service: RagService) -> dict[str, DocumentInfo]:
     return {d.doc_id: d for d in service.documents()}
-
-
-def text_pdf(text: str) -> bytes:
-    """A one-page PDF whose text layer is `text` (Helvetica, built by hand)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (n, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
 
 
 def test_html_pages(service: RagService, tmp_path: Path) -> None:
@@ -222,3 +198,89 @@ def test_declared_charset_is_read_from_meta_tags() -> None:
     assert formats._declared_charset(equiv) == "cp1252"  # Latin-1 labels mean windows-1252
     assert formats._declared_charset(b"<html><body>caf\xc3\xa9</body></html>") is None
     assert formats._decode_html(meta) == meta.decode("cp1252")
+
+
+BRIEFING = [
+    [
+        "Border briefing",
+        "Peru's interior minister visited the Chacalluta crossing on Tuesday.",
+        "He met police officers and officials from the migration office.",
+    ],
+    ["Advertisement"],  # left empty by cleaning
+    [
+        "The state of emergency in Tacna will last 60 days, the decree said.",
+        "Soldiers will patrol the border alongside the police.",
+    ],
+]
+
+
+def test_pdf_pages_are_kept_and_cited(
+    service: RagService,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    (folder / "briefing.pdf").write_bytes(pages_pdf(BRIEFING))
+    [record] = formats.read_file(folder / "briefing.pdf")
+    article = record.article
+    assert article is not None
+    text = article.text
+    assert text.startswith("Border briefing\n") and "Advertisement" not in text
+    third = text.index("The state of emergency")
+    assert article.pages == (0, third, third)  # page 2 is empty: it starts where 3 does
+    assert text[third - 2 : third] == "\n\n"
+    assert article.page_at(0) == 1 and article.page_at(third - 1) == 1
+    assert article.page_at(third) == 3
+
+    service.ingest_folder(folder)
+    assert service.store.get_text("briefing") == text
+    stored = service.store.get_document("briefing")
+    assert stored is not None and stored.pages == article.pages
+    assert stored.version == article.version
+    # A second run finds the same version (pages included): nothing to do.
+    assert service.ingest_folder(folder).unchanged == ["briefing"]
+
+    answer = service.ask("How long will the state of emergency in Tacna last?")
+    assert answer.answerable and "60 days" in answer.answer
+    [citation] = answer.citations
+    assert citation.doc_id == "briefing" and citation.char_start >= third
+    assert citation.page == 3
+    assert citation_dict(citation)["page"] == 3
+    # One chunk holds all three pages: it starts on page 1 and knows where pages 2 and 3 start.
+    [passage] = [p for p in answer.passages if p.doc_id == "briefing"]
+    assert passage.page == 1 and passage.page_breaks == (third, third)
+    assert passage_dict(1, passage)["page"] == 1
+
+    monkeypatch.setattr(cli, "get_settings", lambda: service.settings)
+    monkeypatch.setattr(cli, "make_service", lambda settings: service)
+    assert cli.main(["ask", "How long will the state of emergency in Tacna last?"]) == 0
+    assert f"briefing p. 3 chars {citation.char_start}-" in capsys.readouterr().out
+
+
+def test_chunks_store_the_page_they_start_on(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    service = RagService(
+        make_settings(embedder="fake", chunk_size=32, chunk_overlap=0), embedder=FakeEmbedder()
+    )
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    (folder / "briefing.pdf").write_bytes(pages_pdf(BRIEFING))
+    (folder / "plain.txt").write_text(STORY, encoding="utf-8")
+    service.ingest_folder(folder)
+    article = formats.read_file(folder / "briefing.pdf")[0].article
+    assert article is not None
+    got = service.store.chunks.get(where={"doc_id": "briefing"}, include=["metadatas"])
+    pages = {}
+    for meta in got["metadatas"] or []:
+        assert meta is not None
+        pages[int(str(meta["char_start"]))] = meta["page"]
+        assert meta["page"] == article.page_at(int(str(meta["char_start"])))
+    assert set(pages.values()) == {1, 3}
+    plain = service.store.chunks.get(where={"doc_id": "plain"}, include=["metadatas"])
+    assert all("page" not in (m or {}) for m in plain["metadatas"] or [])
+    answer = service.ask("How long would the measure last?")
+    assert [c.doc_id for c in answer.citations] == ["plain"]
+    assert answer.citations[0].page is None and citation_dict(answer.citations[0])["page"] is None

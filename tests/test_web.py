@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import LiveServer, rag_server
+from pdfs import pages_pdf
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -148,6 +149,19 @@ BRIDGE_B = (
     "Drivers will pay no toll during the first month."
 )
 BRIDGE_Q = "When will the Vilcanota bridge open to traffic?"
+MARKET_PAGE = (
+    "<!DOCTYPE html><html><head><title>Juliaca market | Altiplano Daily</title>"
+    '<meta property="og:title" content="Juliaca market to reopen">'
+    '<meta property="og:site_name" content="Altiplano Daily"></head><body><article>'
+    "<h1>Juliaca market to reopen</h1><p>Juliaca, Peru. The Juliaca wholesale market will "
+    "reopen in nine days, the mayor of Juliaca said on Wednesday, after repairs to its "
+    "roof damaged by hail.</p><p>Traders moved their stalls to the nearby stadium.</p>"
+    "</article></body></html>"
+)
+FERRY_PDF = [
+    ["Lake Titicaca ferries", "Ferries to the Uros islands left Puno on time on Monday."],
+    ["The Taquile ferry will resume trips in 11 days, the port authority said."],
+]
 
 
 @pytest.fixture(scope="module")
@@ -206,10 +220,10 @@ def test_add_articles_filter_by_outlet_and_date_then_delete(
     page.get_by_role("button", name="Add to the index").click()
     results = page.locator("#add-results")
     expect(results.locator("li.ok")).to_contain_text("Pasted text: created", timeout=60_000)
-    # A file from disk: read by the browser, sent as text.
+    # A file from disk, uploaded as form data and read on the server.
     page.get_by_label("Outlet (optional)").fill("Valley Herald")
     page.get_by_label("Published (optional)").fill("2025-06-10")
-    page.get_by_label("Or choose .txt / .md files").set_input_files(
+    page.get_by_label("Or choose files").set_input_files(
         {"name": "bridge.md", "mimeType": "text/markdown", "buffer": BRIDGE_B.encode()}
     )
     page.get_by_role("button", name="Add to the index").click()
@@ -265,6 +279,34 @@ def test_add_articles_filter_by_outlet_and_date_then_delete(
     confirm.click()
     expect(page.locator("#documents .doc")).to_have_count(6, timeout=30_000)
     expect(page.locator("#status")).to_contain_text("Deleted")
+
+    # HTML, PDF and files of other types: each record's outcome is listed.
+    page.get_by_label("Outlet (optional)").fill("")
+    page.get_by_label("Published (optional)").fill("")
+    page.get_by_label("Or choose files").set_input_files([
+        {"name": "market.html", "mimeType": "text/html", "buffer": MARKET_PAGE.encode()},
+        {"name": "ferry.pdf", "mimeType": "application/pdf", "buffer": pages_pdf(FERRY_PDF)},
+        {"name": "notes.docx", "mimeType": "application/octet-stream", "buffer": b"PK\x03\x04"},
+    ])  # fmt: skip
+    page.get_by_role("button", name="Add to the index").click()
+    expect(results.locator("li.error")).to_contain_text(
+        "notes.docx: skipped: notes.docx: unsupported file type", timeout=60_000
+    )
+    expect(results.locator("li.ok")).to_have_text([
+        "market.html: created “Juliaca market to reopen” (1 chunk written)",
+        re.compile(r"^ferry\.pdf: created “Lake Titicaca ferries” \(1 chunk written\)$"),
+    ])  # fmt: skip
+    expect(page.locator("#documents .doc")).to_have_count(8, timeout=30_000)
+    page.get_by_label("Outlet", exact=True).select_option("Altiplano Daily")
+    expect(page.locator("#documents .doc")).to_have_count(1)
+    page.get_by_role("button", name="Clear filters").click()
+    # A PDF's citation names the page its quote is on.
+    ask(page, "When will the Taquile ferry resume trips?")
+    answer = last_answer(page)
+    expect(answer.locator(".answer-text")).to_contain_text("11 days")
+    expect(answer.locator(".sources")).to_contain_text(
+        "Lake Titicaca ferries — outlet and date not given · p. 2"
+    )
 
 
 def test_delete_without_token_asks_for_it(

@@ -1,11 +1,19 @@
 """`/api/documents`: list, read, add and delete articles (changes need the admin token).
 
-Left out: bulk upload and file uploads; `rag ingest` covers folders.
+Files are uploaded as multipart form data and read exactly as `rag ingest` reads a
+folder's files (by suffix), from a temporary folder removed afterwards. The whole
+request counts against `RAG_MAX_BODY_BYTES`.
 """
 
-from typing import Any
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from api.deps import AdminDep, ServiceDep
 from api.schemas import (
@@ -14,7 +22,10 @@ from api.schemas import (
     Deleted,
     DocumentDetail,
     ErrorBody,
+    FileOutcome,
     IngestResult,
+    RecordOutcome,
+    UploadResult,
 )
 from rag.public import DocumentPublic
 
@@ -63,6 +74,66 @@ def add_document(body: ArticleIn, service: ServiceDep, response: Response) -> In
     )  # fmt: skip
     response.status_code = 201 if outcome == "created" else 200
     return IngestResult(outcome=outcome, chunks_written=written, document=DocumentPublic.of(info))
+
+
+def _file_name(upload: UploadFile, n: int) -> str:
+    """The upload's own file name without any folders (a browser may send a path),
+    shortened to what a file system takes (its suffix kept)."""
+    raw = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if raw in ("", ".", "..") or "\x00" in raw:
+        return f"upload-{n}"
+    path = Path(raw)
+    suffix = path.suffix if len(path.suffix) <= 16 else ""
+    stem = raw[: len(raw) - len(suffix)]
+    while len((stem + suffix).encode()) > 200:
+        stem = stem[:-1]
+    return stem + suffix
+
+
+@router.post(
+    "/files",
+    response_model=UploadResult,
+    dependencies=[AdminDep],
+    responses={
+        **ADMIN_ERRORS,
+        413: {"model": ErrorBody, "description": "Request body over RAG_MAX_BODY_BYTES"},
+    },
+)
+def upload_files(
+    files: Annotated[list[UploadFile], File(description="One or more article files")],
+    service: ServiceDep,
+    outlet: Annotated[
+        str | None, Form(max_length=200, description="Outlet of every article uploaded")
+    ] = None,
+    published: Annotated[
+        date | None, Form(description="Publication date of every article uploaded")
+    ] = None,
+) -> UploadResult:
+    """Add the articles of uploaded files (`.txt .md .html .htm .pdf .jsonl .csv`).
+
+    Each file is read by its suffix as `rag ingest` reads it: one article per file, or
+    one per record of a `.jsonl`/`.csv` export. A file or record that cannot be used is
+    `skipped` with the reason; the others go in. The document id is the file name's stem
+    (or the record's `id`), so uploading a file again updates or keeps its document.
+    `outlet` and `published`, when given, replace what the files say.
+    """
+    with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
+        saved: list[tuple[Path, str]] = []
+        for n, upload in enumerate(files, start=1):
+            name = _file_name(upload, n)
+            folder = Path(tmp) / str(n)  # a folder each: two files may share a name
+            folder.mkdir()
+            with (folder / name).open("wb") as out:
+                shutil.copyfileobj(upload.file, out)
+            saved.append((folder / name, name))
+        results = service.ingest_files(saved, outlet=outlet or None, published=published)
+    outcomes = [
+        FileOutcome(file=name, records=[RecordOutcome.model_validate(asdict(r)) for r in records])
+        for (_, name), records in zip(saved, results, strict=True)
+    ]
+    counted = Counter[str](r.outcome for f in outcomes for r in f.records)
+    kinds = ("created", "updated", "unchanged", "skipped")
+    return UploadResult(files=outcomes, counts={k: counted[k] for k in kinds})
 
 
 @router.delete(

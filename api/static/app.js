@@ -49,7 +49,9 @@ function formatDate(iso) {
 
 function metaLine(item) {
   const parts = [item.outlet, item.published && formatDate(item.published)].filter(Boolean);
-  return parts.length ? parts.join(" · ") : "outlet and date not given";
+  const line = parts.length ? parts.join(" · ") : "outlet and date not given";
+  // A PDF's citations and passages name the page their span starts on.
+  return item.page != null ? `${line} · p. ${item.page}` : line;
 }
 
 function setStatus(text, isError) {
@@ -342,6 +344,32 @@ function renderExamples() {
 
 // -- adding articles ---------------------------------------------------------------------
 
+// One list item per article of an uploaded file: what became of it, or why it was skipped.
+function recordItem(record) {
+  if (record.outcome === "skipped") {
+    return el("li", "error", `${record.name}: skipped: ${record.reason}`);
+  }
+  const n = record.chunks_written;
+  return el("li", "ok", `${record.name}: ${record.outcome} “${record.title}” ` +
+    `(${n} chunk${n === 1 ? "" : "s"} written)`);
+}
+
+function sendJob(job, shared, token) {
+  const auth = { Authorization: `Bearer ${token}` };
+  if (!job.file) {
+    return fetch("/api/documents", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...auth },
+      body: JSON.stringify(job.body),
+    });
+  }
+  // A request per file, so that RAG_MAX_BODY_BYTES limits each file, not all together.
+  const form = new FormData();
+  form.append("files", job.file, job.file.name);
+  for (const [key, value] of Object.entries(shared)) form.append(key, value);
+  return fetch("/api/documents/files", { method: "POST", headers: auth, body: form });
+}
+
 async function addArticles(event) {
   event.preventDefault();
   const token = $("admin-token").value.trim() || adminToken();
@@ -352,7 +380,7 @@ async function addArticles(event) {
   const pasted = $("add-text").value;
   const files = [...$("add-files").files];
   if (!pasted.trim() && !files.length) {
-    addNote("Paste an article or choose .txt / .md files first.", "error");
+    addNote("Paste an article or choose files first.", "error");
     $("add-text").focus();
     return;
   }
@@ -364,7 +392,7 @@ async function addArticles(event) {
     const title = $("add-title-input").value.trim();
     jobs.push({ name: "Pasted text", body: { text: pasted, ...(title ? { title } : {}), ...shared } });
   }
-  for (const file of files) jobs.push({ name: file.name, file, body: shared });
+  for (const file of files) jobs.push({ name: file.name, file });
   const results = $("add-results");
   results.replaceChildren();
   const submitButton = $("add-submit");
@@ -374,13 +402,7 @@ async function addArticles(event) {
     const item = el("li", "pending", `${job.name}: adding…`);
     results.append(item);
     try {
-      const body = job.file ? { text: await job.file.text(), ...job.body } : job.body;
-      if (!body.text.trim()) throw new Error("the file is empty");
-      const response = await fetch("/api/documents", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
-        body: JSON.stringify(body),
-      });
+      const response = await sendJob(job, shared, token);
       if (response.status === 401 || response.status === 403) {
         const message = await errorMessage(response);
         forgetToken();
@@ -392,6 +414,17 @@ async function addArticles(event) {
       if (!response.ok) throw new Error(await errorMessage(response));
       const result = await response.json();
       rememberToken(token);
+      if (job.file) {
+        const records = result.files.flatMap((f) => f.records);
+        for (const record of records) {
+          if (record.outcome === "skipped") continue;
+          state.texts.delete(record.doc_id);
+          added += 1;
+        }
+        item.replaceWith(...(records.length ? records.map(recordItem)
+          : [el("li", "error", `${job.name}: no articles in the file`)]));
+        continue;
+      }
       state.texts.delete(result.document.doc_id);
       added += 1;
       item.className = "ok";
@@ -713,7 +746,8 @@ function conversationMarkdown() {
       for (const c of r.citations) {
         const date = c.published || "date not given";
         const outlet = c.outlet ? `, ${c.outlet}` : "";
-        lines.push(`- [${c.n}] ${markdownLine(c.title)} (${date}${outlet}): “${markdownLine(c.quote)}”`);
+        const page = c.page != null ? `, p. ${c.page}` : "";
+        lines.push(`- [${c.n}] ${markdownLine(c.title)} (${date}${outlet}${page}): “${markdownLine(c.quote)}”`);
       }
       lines.push("");
     }

@@ -114,6 +114,7 @@ def resolve(text: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]
                 quote=passage.text[offset : offset + (end - start)],
                 score=round(passage.score, 6),
                 supported=is_supported(claims, passage.text),
+                page=passage.page_at(start),
             )
         )
     return text, citations

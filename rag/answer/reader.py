@@ -390,6 +390,7 @@ class Reader:
             supported=True,  # the quote is the article's own sentence holding the value
             answer_start=best.value[0] if best.value else None,
             answer_end=best.value[1] if best.value else None,
+            page=passage.page_at(best.sentence[0]),
         )
         return Draft(
             text,

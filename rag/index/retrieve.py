@@ -119,7 +119,13 @@ def to_passage(node: BaseNode, score: float) -> Passage:
         outlet=meta.get("outlet") or None,
         score=score,
         doc_sha=str(meta.get("text_sha") or meta.get("doc_sha", "")),
+        page=int(meta["page"]) if meta.get("page") is not None else None,
+        page_breaks=_offsets(meta.get("page_breaks")),
     )
+
+
+def _offsets(value: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in value.split(",")) if isinstance(value, str) and value else ()
 
 
 class HybridRetriever:

@@ -87,7 +87,18 @@ def chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
         meta["published_ord"] = _published_ord(article.published)
     if article.outlet:
         meta["outlet"] = article.outlet
+    page = article.page_at(chunk.char_start)
+    if page is not None:
+        meta["page"] = page
+        breaks = [s for s in article.pages if chunk.char_start < s < chunk.char_end]
+        if breaks:  # the chunk runs onto later pages (a string: Chroma stores no lists)
+            meta["page_breaks"] = ",".join(map(str, breaks))
     return meta
+
+
+def _pages(value: Any) -> tuple[int, ...]:
+    """Offsets stored as a comma-separated string (Chroma metadata holds no lists)."""
+    return tuple(int(v) for v in value.split(",")) if isinstance(value, str) and value else ()
 
 
 class Store:
@@ -136,6 +147,7 @@ class Store:
             chunk_count=int(meta.get("chunk_count", 0)),
             source=meta.get("source") or None,
             url=meta.get("url") or None,
+            pages=_pages(meta.get("pages")),
         )
 
     def get_document(self, doc_id: str) -> DocumentInfo | None:
@@ -269,6 +281,7 @@ class Store:
                 "outlet": article.outlet,
                 "source": article.source,
                 "url": article.url,
+                "pages": ",".join(map(str, article.pages)) or None,
             }
             self.catalogue.upsert(
                 ids=[article.doc_id],

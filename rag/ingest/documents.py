@@ -7,6 +7,7 @@ or paragraphs only, so every article sentence survives byte for byte.
 
 import calendar
 import re
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -187,6 +188,15 @@ def extract_outlet(raw: str) -> str | None:
     return None
 
 
+def _clean_body(raw: str) -> str:
+    """Cleaned story text: a leading date line and attribution lines dropped, then `clean_text`."""
+    body = _DATE_LINE.sub("", raw, count=1)
+    lines = body.replace("\r\n", "\n").split("\n")
+    # Attribution lines are metadata, not story text.
+    lines = [ln for ln in lines if not (_SOURCE_LINE.match(ln) or _WITH_AGENCIES.match(ln))]
+    return clean_text("\n".join(lines))
+
+
 def parse_article(
     doc_id: str,
     raw: str,
@@ -204,11 +214,21 @@ def parse_article(
     """
     if "\x00" in raw:
         raise _binary(source or doc_id)
-    body = _DATE_LINE.sub("", raw, count=1)
-    lines = body.replace("\r\n", "\n").split("\n")
-    # Attribution lines are metadata, not story text.
-    lines = [ln for ln in lines if not (_SOURCE_LINE.match(ln) or _WITH_AGENCIES.match(ln))]
-    text = clean_text("\n".join(lines))
+    text = _clean_body(raw)
+    return _article(doc_id, raw, text, title, published, outlet, source, url)
+
+
+def _article(
+    doc_id: str,
+    raw: str,
+    text: str,
+    title: str | None,
+    published: date | None,
+    outlet: str | None,
+    source: str | None,
+    url: str | None,
+    pages: tuple[int, ...] = (),
+) -> Article:
     if not text:
         raise InvalidInput(f"{doc_id}: no article text left after cleaning")
     return Article(
@@ -219,7 +239,49 @@ def parse_article(
         outlet=outlet or extract_outlet(raw),
         source=source,
         url=url,
+        pages=pages,
     )
+
+
+# Marks where a page starts while the joined pages are cleaned. A Unicode noncharacter
+# (reserved for internal use, removed from page text first) on a line of its own: no
+# cleaning rule drops or strips such a line, and cleaning only ever removes whole lines,
+# so after cleaning the marks sit exactly between the pages' surviving text.
+_PAGE_MARK = "\ufdd0"
+
+
+def parse_pages(doc_id: str, pages: Sequence[str], *, source: str | None = None) -> Article:
+    """An article from the text of consecutive pages (a PDF), joined by blank lines.
+
+    `Article.pages` holds where each page starts in the cleaned text: page n (from 1)
+    starts at `pages[n - 1]`. A page left empty by cleaning starts where the next page's
+    text does; pages after a footer marker (cut by cleaning) are not listed.
+    """
+    texts = [p.replace(_PAGE_MARK, "").strip() for p in pages]
+    plain = "\n\n".join(t for t in texts if t)
+    if "\x00" in plain:
+        raise _binary(source or doc_id)
+    cleaned = _clean_body(f"\n\n{_PAGE_MARK}\n\n".join(texts))
+    parts: list[str] = []
+    starts: list[int | None] = []
+    end = 0  # length of the text built so far
+    for segment in cleaned.split(_PAGE_MARK):
+        segment = segment.strip("\n")
+        if not segment:
+            starts.append(None)  # filled in with the next page's start below
+            continue
+        start = end + 2 if parts else 0
+        starts.append(start)
+        parts.append(segment)
+        end = start + len(segment)
+    offsets: list[int] = []
+    following = end
+    for known in reversed(starts):
+        following = following if known is None else known
+        offsets.append(following)
+    offsets.reverse()
+    text = "\n\n".join(parts)
+    return _article(doc_id, plain, text, None, None, None, source, None, tuple(offsets))
 
 
 def load_article(path: Path) -> Article:

@@ -5,8 +5,10 @@ their main text and metadata by trafilatura, PDFs to their text layer by pypdf, 
 JSON Lines and CSV exports give one article per record. Every article is built by
 `parse_article`, so the NUL rule, the cleaning and (later) the length cap apply to all.
 
-Deliberately left out: fetching URLs, OCR of scanned PDFs, PDF page numbers in chunk
-metadata, authors (an `Article` has no field for them) and spreadsheets.
+`.pdf` articles record where each page starts, so chunks and citations name their page.
+
+Deliberately left out: fetching URLs, OCR of scanned PDFs, authors (an `Article` has no
+field for them) and spreadsheets.
 """
 
 import codecs
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from rag.errors import InvalidInput
 from rag.ingest.documents import SUFFIXES as TEXT_SUFFIXES
-from rag.ingest.documents import load_article, parse_article, read_text
+from rag.ingest.documents import load_article, parse_article, parse_pages, read_text
 from rag.schema import Article
 
 
@@ -158,7 +160,11 @@ def parse_html(
 
 
 def read_pdf(path: Path, options: ReadOptions) -> list[Record]:
-    """A PDF's text layer, pages joined by blank lines; a scanned PDF has none."""
+    """A PDF's text layer, pages joined by blank lines; a scanned PDF has none.
+
+    The article records where each page starts (`Article.pages`), so chunks and
+    citations name their page.
+    """
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -166,10 +172,9 @@ def read_pdf(path: Path, options: ReadOptions) -> list[Record]:
         pages = [page.extract_text() or "" for page in PdfReader(path).pages]
     except (PdfReadError, OSError, ValueError) as exc:
         raise InvalidInput(f"{path.name}: not a readable PDF ({exc})") from exc
-    text = "\n\n".join(p.strip() for p in pages if p.strip())
-    if not text:
+    if not any(p.strip() for p in pages):
         raise InvalidInput(f"{path.name}: no text layer (scanned PDF?); skipped")
-    return [Record(parse_article(path.stem, text, source=path.name))]
+    return [Record(parse_pages(path.stem, pages, source=path.name))]
 
 
 # -- JSON Lines and CSV exports ---------------------------------------------------------

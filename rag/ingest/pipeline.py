@@ -5,7 +5,8 @@ embedding. Bad files are reported by name and skipped; the others still go in.
 """
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -110,6 +111,75 @@ def _unchanged(article: Article, store: Store) -> bool:
     return True
 
 
+@dataclass
+class RecordResult:
+    """What ingesting one article of a file did, or why it was skipped."""
+
+    name: str  # the file's name, `name:line` for a record of an export
+    outcome: Outcome | Literal["skipped"]
+    doc_id: str | None = None
+    title: str | None = None
+    chunks_written: int = 0
+    reason: str | None = None  # why it was skipped
+    unread: bool = False  # skipped because the file or record could not be read
+
+
+def ingest_file(
+    path: Path,
+    store: Store,
+    embedder: Embedder,
+    settings: Settings,
+    *,
+    name: str | None = None,
+    options: ReadOptions | None = None,
+    seen: dict[str, str] | None = None,
+    outlet: str | None = None,
+    published: date | None = None,
+) -> list[RecordResult]:
+    """Ingest the articles of one file (read by the reader of its suffix), one result each.
+
+    `name` is how reports call the file (default: its name); `seen` maps the doc ids
+    already ingested in this run to where they were read, so a repeated id is skipped.
+    A file that cannot be read at all is one skipped result. `outlet` and `published`,
+    when given, replace what was read from the file for each of its articles.
+    """
+    name = name or path.name
+    seen = {} if seen is None else seen
+    try:
+        records = read_file(path, options or ReadOptions())
+    except InvalidInput as exc:  # unreadable, binary, no text layer, unsupported...
+        seen.setdefault(path.stem, name)  # its stored version stays
+        return [RecordResult(name, "skipped", reason=str(exc), unread=True)]
+    results = []
+    for record in records:
+        where = name if record.line is None else f"{name}:{record.line}"
+        article = record.article
+        if article is None:
+            reason = record.problem or "unreadable record"
+            results.append(RecordResult(where, "skipped", reason=reason, unread=True))
+            continue
+        if outlet or published:
+            article = replace(
+                article,
+                outlet=outlet or article.outlet,
+                published=published or article.published,
+            )
+        skipped = RecordResult(where, "skipped", article.doc_id, article.title)
+        if article.doc_id in seen:
+            skipped.reason = f"same id as {seen[article.doc_id]}; rename one"
+            results.append(skipped)
+            continue
+        seen[article.doc_id] = where
+        try:
+            outcome, written = ingest_article(article, store, embedder, settings)
+        except InvalidInput as exc:  # `TooLarge`
+            skipped.reason = str(exc)
+            results.append(skipped)
+            continue
+        results.append(RecordResult(where, outcome, article.doc_id, article.title, written))
+    return results
+
+
 def ingest_folder(
     folder: Path,
     store: Store,
@@ -133,31 +203,16 @@ def ingest_folder(
     partly_read: set[str] = set()  # source names of files with something skipped
     for path in track(files, "Ingesting"):
         name = str(path.relative_to(folder))
-        try:
-            records = read_file(path, options)
-        except InvalidInput as exc:  # unreadable, binary, no text layer...
-            report.skipped.append((name, str(exc)))
-            seen.setdefault(path.stem, name)  # its stored version stays
-            partly_read.add(path.name)
-            continue
-        for record in records:
-            where = name if record.line is None else f"{name}:{record.line}"
-            article = record.article
-            if article is None:
-                report.skipped.append((where, record.problem or "unreadable record"))
-                partly_read.add(path.name)
+        for result in ingest_file(
+            path, store, embedder, settings, name=name, options=options, seen=seen
+        ):
+            if result.outcome == "skipped":
+                report.skipped.append((result.name, result.reason or "skipped"))
+                if result.unread:
+                    partly_read.add(path.name)
                 continue
-            if article.doc_id in seen:
-                report.skipped.append((where, f"same id as {seen[article.doc_id]}; rename one"))
-                continue
-            seen[article.doc_id] = where
-            try:
-                outcome, written = ingest_article(article, store, embedder, settings)
-            except InvalidInput as exc:  # `TooLarge`
-                report.skipped.append((where, str(exc)))
-                continue
-            getattr(report, outcome).append(article.doc_id)
-            report.chunks_written += written
+            getattr(report, result.outcome).append(result.doc_id)
+            report.chunks_written += result.chunks_written
     if prune:
         for info in store.list_documents():
             if info.doc_id not in seen and info.source not in partly_read:
