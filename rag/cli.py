@@ -87,11 +87,15 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     report = IngestReport.merged(reports)
     if args.json:
         skipped = [{"file": f, "reason": r} for f, r in report.skipped]
-        out = {**report.counts(), "chunks_written": report.chunks_written, "skipped_files": skipped}
+        out = {**report.counts(), "chunks_written": report.chunks_written,
+               "skipped_files": skipped, "by_type": report.by_kind}  # fmt: skip
         print(json.dumps(out))
     else:
         for name, reason in report.skipped:
             print(f"skipped {name}: {reason}", file=sys.stderr)
+        if len(report.by_kind) > 1:  # a mixed folder: one line per file type
+            for kind, kinds in sorted(report.by_kind.items()):
+                print(f"  {kind}: " + ", ".join(f"{n} {o}" for o, n in sorted(kinds.items())))
         counts = ", ".join(f"{v} {k}" for k, v in report.counts().items())
         print(f"{counts} ({report.chunks_written} chunks written)")
     return 0

@@ -284,3 +284,44 @@ def test_chunks_store_the_page_they_start_on(
     answer = service.ask("How long would the measure last?")
     assert [c.doc_id for c in answer.citations] == ["plain"]
     assert answer.citations[0].page is None and citation_dict(answer.citations[0])["page"] is None
+
+
+def test_a_mixed_folder_is_reported_per_file_type_and_reingest_is_a_no_op(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "plain.txt").write_text("Border reopens\n\n" + STORY)
+    (folder / "notes.md").write_text("# Port strike ends\n\nDock workers returned on Friday.")
+    (folder / "page.html").write_text(
+        "<html><head><title>Bridge opens</title></head><body><article><p>The new bridge "
+        "opened to traffic on Tuesday after four years of work, the ministry said.</p>"
+        "</article></body></html>"
+    )
+    (folder / "report.pdf").write_bytes(text_pdf("The council approved the budget on Monday."))
+    records = [{"id": "r1", "text": STORY, "title": "One"}, {"id": "r2", "title": "No text"}]
+    (folder / "feed.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    (folder / "feed.csv").write_text('id,title,text\nc1,Csv story,"Fishermen protested."\n')
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAG_EMBEDDER", "fake")
+    from rag.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["ingest", str(folder), "--json"]) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert cli.main(["ingest", str(folder), "--json"]) == 0
+        second = json.loads(capsys.readouterr().out)
+        service = RagService(get_settings())
+        stored = {d.doc_id: service.store.get_text(d.doc_id) for d in service.documents()}
+        answer = service.ask("When did the new bridge open?")
+    finally:
+        get_settings.cache_clear()
+    assert first["by_type"] == {
+        "csv": {"created": 1}, "html": {"created": 1}, "jsonl": {"created": 1, "skipped": 1},
+        "md": {"created": 1}, "pdf": {"created": 1}, "txt": {"created": 1},
+    }  # fmt: skip
+    assert second["created"] == second["updated"] == 0 and second["unchanged"] == 6
+    assert answer.citations
+    for c in answer.citations:  # every quote is the article's own slice
+        assert stored[c.doc_id][c.char_start : c.char_end] == c.quote

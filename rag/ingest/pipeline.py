@@ -42,6 +42,13 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
     chunks_written: int = 0
     repaired_chunks: int = 0
+    # kind ("txt", "html", "pdf", "jsonl", "url"...) -> outcome -> how many articles
+    by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def note(self, kind: str, outcome: str, n: int = 1) -> None:
+        """Count articles' outcome under their file type."""
+        counts = self.by_kind.setdefault(kind, {})
+        counts[outcome] = counts.get(outcome, 0) + n
 
     @classmethod
     def merged(cls, reports: Sequence["IngestReport"]) -> "IngestReport":
@@ -52,6 +59,9 @@ class IngestReport:
                 getattr(total, name).extend(getattr(r, name))
             total.chunks_written += r.chunks_written
             total.repaired_chunks += r.repaired_chunks
+            for kind, counts in r.by_kind.items():
+                for outcome, n in counts.items():
+                    total.note(kind, outcome, n)
         return total
 
     def counts(self) -> dict[str, int]:
@@ -203,9 +213,11 @@ def ingest_folder(
     partly_read: set[str] = set()  # source names of files with something skipped
     for path in track(files, "Ingesting"):
         name = str(path.relative_to(folder))
+        kind = path.suffix.lower().lstrip(".")
         for result in ingest_file(
             path, store, embedder, settings, name=name, options=options, seen=seen
         ):
+            report.note(kind, result.outcome)
             if result.outcome == "skipped":
                 report.skipped.append((result.name, result.reason or "skipped"))
                 if result.unread:
@@ -239,7 +251,9 @@ def ingest_urls(
             outcome, written = ingest_article(article, store, embedder, settings)
         except InvalidInput as exc:
             report.skipped.append((url, str(exc).removeprefix(f"{url}: ")))
+            report.note("url", "skipped")
             continue
+        report.note("url", outcome)
         getattr(report, outcome).append(article.doc_id)
         report.chunks_written += written
     if urls and not (report.created or report.updated or report.unchanged):
