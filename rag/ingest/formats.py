@@ -121,16 +121,40 @@ def read_html(path: Path, options: ReadOptions) -> list[Record]:
     return [Record(parse_html(raw, path.stem, name=path.name, source=path.name))]
 
 
+def _declared_headline(tree: object) -> str | None:
+    """The headline a page's schema.org (JSON-LD) article object declares, if any.
+
+    Preferred to trafilatura's title, which takes og:title first: where they differ the
+    JSON-LD headline is usually the one the page shows, without a " | Outlet" suffix.
+    """
+    from trafilatura.metadata import extract_meta_json
+    from trafilatura.settings import Document
+
+    try:
+        found = extract_meta_json(tree, Document()).title
+    except Exception:  # malformed JSON-LD must never cost the page
+        return None
+    if not isinstance(found, str):
+        return None
+    return " ".join(found.split()) or None
+
+
 def parse_html(
     raw: bytes, doc_id: str, *, name: str, source: str | None = None, url: str | None = None
 ) -> Article:
     """An article from the bytes of an HTML page (a file, or a page fetched from `url`)."""
     import trafilatura
+    from trafilatura.utils import load_html
 
     if b"\x00" in raw:
         raise _binary(name)
+    tree = load_html(_decode_html(raw))
+    headline = _declared_headline(tree) if tree is not None else None
     document = trafilatura.bare_extraction(
-        _decode_html(raw), with_metadata=True, include_comments=False, include_tables=True
+        tree if tree is not None else _decode_html(raw),
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
     )
     found: Mapping[str, object] = {}
     if isinstance(document, dict):
@@ -148,7 +172,7 @@ def parse_html(
     return parse_article(
         doc_id,
         text,
-        title=meta("title"),
+        title=headline or meta("title"),
         published=_iso_date(found.get("date")),
         outlet=meta("sitename"),
         source=source,
