@@ -44,15 +44,23 @@ class FiltersIn(Strict):
     """Restrict retrieval to some documents or a publication date range (inclusive)."""
 
     doc_ids: Annotated[list[DocId], Field(min_length=1, max_length=500)] | None = None
+    outlets: (
+        Annotated[
+            list[Annotated[str, StringConstraints(max_length=200)]],
+            Field(min_length=1, max_length=100),
+        ]
+        | None
+    ) = None
     published_from: date | None = None
     published_to: date | None = None
 
     def to_filters(self) -> Filters:
-        """The same filters as `rag.retrieve.Filters` (checks the date order)."""
+        """The same filters as `rag.index.retrieve.Filters` (checks the date order)."""
         return Filters(
             doc_ids=tuple(self.doc_ids) if self.doc_ids else None,
             published_from=self.published_from,
             published_to=self.published_to,
+            outlets=tuple(self.outlets) if self.outlets else None,
         )
 
 

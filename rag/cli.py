@@ -118,6 +118,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         doc_ids=tuple(args.doc_id) if args.doc_id else None,
         published_from=args.published_from,
         published_to=args.published_to,
+        outlets=tuple(args.outlet) if args.outlet else None,
     )
     generator = service.make_generator(args.generator) if args.generator else None
     answer = service.ask(args.question, top_k=args.top_k, filters=filters, generator=generator)
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the full answer object")
     ask.add_argument("--top-k", type=int, default=None, help="passages to retrieve (1-50)")
     ask.add_argument("--doc-id", action="append", help="restrict to a document (repeatable)")
+    ask.add_argument("--outlet", action="append", help="restrict to an outlet (repeatable)")
     ask.add_argument("--from", dest="published_from", type=_date, help="published on/after")
     ask.add_argument("--to", dest="published_to", type=_date, help="published on/before")
     ask.add_argument("--generator", help="override RAG_GENERATOR for this question")

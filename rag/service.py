@@ -8,7 +8,7 @@ citations, time each step.
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -320,10 +320,22 @@ class RagService:
         query = self.check_question(query) if query else question
         self.check_index(filters)
         run = _Run(question, query, top_k, filters, generator or self.generator)
+        run.search = self._search_filters(filters)
         return self._pipeline(run)
 
+    def _search_filters(self, filters: Filters | None) -> Filters | None:
+        """The filters as the index searches them: outlets become the ids of their documents
+        (`None` when they match no document, so nothing is searched)."""
+        if filters is None or not filters.outlets:
+            return filters
+        ids = set(self.store.doc_ids_of_outlets(filters.outlets))
+        if filters.doc_ids:
+            ids &= set(filters.doc_ids)
+        return replace(filters, doc_ids=tuple(sorted(ids)), outlets=None) if ids else None
+
     def _pipeline(self, run: "_Run") -> Iterator[StreamEvent]:
-        passages = self.retrieve(run.query, run.top_k, run.filters)
+        excluded = run.filters is not None and run.filters.outlets and run.search is None
+        passages = [] if excluded else self.retrieve(run.query, run.top_k, run.search)
         run.lap("retrieve")
         yield StreamEvent("sources", passages=passages)
         draft: Draft | None = None
@@ -388,6 +400,7 @@ class _Run:
     top_k: int | None
     filters: Filters | None
     generator: Generator
+    search: Filters | None = None  # `filters` as searched (outlets resolved to documents)
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
 

@@ -589,3 +589,35 @@ def test_page_inserts_nothing_as_html() -> None:
     script = (ROOT / "api" / "static" / "app.js").read_text(encoding="utf-8")
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script
+
+
+def test_outlet_filter_in_api_and_cli(
+    admin: TestClient, seeded_copy: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for outlet, days in (("Harbour Wire", 12), ("Coast Daily", 40)):
+        text = f"Port closes for repairs\n\nThe northern port will stay closed for {days} days " \
+               "while the pier is repaired, the port authority said on Monday."  # fmt: skip
+        body = {"text": text, "outlet": outlet, "doc_id": outlet.lower().replace(" ", "-")}
+        assert admin.post("/api/documents", json=body, headers=auth).status_code == 201
+    question = "How long will the northern port stay closed?"
+    for outlet, days in (("Harbour Wire", "12 days"), ("Coast Daily", "40 days")):
+        answer = admin.post(
+            "/api/ask", json={"question": question, "filters": {"outlets": [outlet]}}
+        ).json()
+        assert days in answer["answer"] and answer["citations"][0]["outlet"] == outlet
+    none = admin.post("/api/ask", json={"question": question, "filters": {"outlets": ["Nobody"]}})
+    assert not none.json()["answerable"]
+    assert "No article matches the filters (outlets Nobody)" in none.json()["answer"]
+
+    from rag.cli import main
+    from rag.config import get_settings
+
+    monkeypatch.setenv("RAG_DATA_DIR", str(seeded_copy))
+    get_settings.cache_clear()
+    try:
+        assert main(["ask", question, "--outlet", "Coast Daily"]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert "40 days" in capsys.readouterr().out

@@ -38,6 +38,8 @@ class Filters:
     doc_ids: tuple[str, ...] | None = None
     published_from: date | None = None
     published_to: date | None = None
+    # Outlet names as stored (exact); the service turns them into `doc_ids` before search.
+    outlets: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.published_from and self.published_to and self.published_from > self.published_to:
@@ -45,13 +47,15 @@ class Filters:
 
     @property
     def empty(self) -> bool:
-        return not (self.doc_ids or self.published_from or self.published_to)
+        return not (self.doc_ids or self.published_from or self.published_to or self.outlets)
 
     def describe(self) -> str:
         """The filters in words, for a refusal that says why nothing was found."""
         parts = []
         if self.doc_ids:
             parts.append("documents " + ", ".join(self.doc_ids))
+        if self.outlets:
+            parts.append("outlets " + ", ".join(self.outlets))
         if self.published_from or self.published_to:
             start = self.published_from.isoformat() if self.published_from else "any date"
             end = self.published_to.isoformat() if self.published_to else "any date"

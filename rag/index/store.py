@@ -177,6 +177,12 @@ class Store:
         """How many documents the catalogue holds (one Chroma count, no scan)."""
         return int(self.catalogue.count())
 
+    def doc_ids_of_outlets(self, outlets: Sequence[str]) -> list[str]:
+        """The ids of the documents whose outlet is one of `outlets` (a metadata query)."""
+        where: Any = {"outlet": {"$in": list(outlets)}}
+        got = self.catalogue.get(where=where, include=[])
+        return sorted(got["ids"])
+
     def missing(self, doc_ids: Sequence[str]) -> list[str]:
         """The ids among `doc_ids` that no stored document has."""
         got = self.catalogue.get(ids=list(dict.fromkeys(doc_ids)), include=[])
