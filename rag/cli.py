@@ -132,6 +132,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(f"\n[{c.n}] {c.title} — {c.outlet or 'outlet unknown'}, {when}{flag}")
         page = f" p. {c.page}" if c.page is not None else ""
         print(f"    {c.doc_id}{page} chars {c.char_start}-{c.char_end}: “{c.quote}”")
+        if c.url:
+            print(f"    {c.url}")
     return 0
 
 

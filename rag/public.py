@@ -27,6 +27,8 @@ class _SpanPublic(BaseModel):
     page: int | None = Field(
         default=None, description="The PDF page the span starts on (from 1); null for other formats"
     )
+    url: str | None = Field(default=None, description="The article's web address, if known")
+    author: str | None = None
 
 
 class ConflictPublic(BaseModel):
@@ -57,7 +59,8 @@ class CitationPublic(_SpanPublic):
             n=c.n, chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title,
             published=c.published, outlet=c.outlet, char_start=c.char_start,
             char_end=c.char_end, score=c.score, quote=c.quote, supported=c.supported,
-            answer_start=c.answer_start, answer_end=c.answer_end, page=c.page,
+            answer_start=c.answer_start, answer_end=c.answer_end, page=c.page, url=c.url,
+            author=c.author,
         )  # fmt: skip
 
 
@@ -71,7 +74,8 @@ class PassagePublic(_SpanPublic):
         return cls(
             n=n, chunk_id=p.chunk_id, doc_id=p.doc_id, title=p.title,
             published=p.published, outlet=p.outlet, char_start=p.char_start,
-            char_end=p.char_end, score=round(p.score, 6), text=p.text, page=p.page,
+            char_end=p.char_end, score=round(p.score, 6), text=p.text, page=p.page, url=p.url,
+            author=p.author,
         )  # fmt: skip
 
 
@@ -121,12 +125,15 @@ class DocumentPublic(BaseModel):
     chunk_count: int
     source: str | None
     url: str | None = None
+    author: str | None = None
+    language: str | None = None
 
     @classmethod
     def of(cls, d: DocumentInfo) -> "DocumentPublic":
         return cls(
             doc_id=d.doc_id, title=d.title, published=d.published, outlet=d.outlet,
-            chunk_count=d.chunk_count, source=d.source, url=d.url,
+            chunk_count=d.chunk_count, source=d.source, url=d.url, author=d.author,
+            language=d.language,
         )  # fmt: skip
 
 

@@ -19,6 +19,8 @@ def record_version(
     outlet: str | None,
     url: str | None = None,
     pages: tuple[int, ...] = (),
+    author: str | None = None,
+    language: str | None = None,
 ) -> str:
     """Hash of an article's text hash and metadata, compared and stored as one unit.
 
@@ -30,6 +32,8 @@ def record_version(
         fields.append(url)
     if pages:  # likewise; a PDF stored before page numbers is re-written with them
         fields.append(",".join(map(str, pages)))
+    if author or language:  # likewise
+        fields += [author, language]
     meta = json.dumps(fields)
     return hashlib.sha256(f"{text_sha}\n{meta}".encode()).hexdigest()
 
@@ -46,6 +50,8 @@ class Article:
     source: str | None = None  # file name it came from, if any
     url: str | None = None  # web address the page or record names, if any
     pages: tuple[int, ...] = ()  # a PDF's page starts in `text`: page n at pages[n - 1]
+    author: str | None = None
+    language: str | None = None  # as the page declares it (e.g. "en"), if it does
 
     # Cached: chunk ids and chunk metadata ask for it once per chunk, and hashing the
     # whole text each time made an article's cost grow with the square of its length.
@@ -58,8 +64,9 @@ class Article:
     def version(self) -> str:
         """Hash of text and metadata: the key of idempotent re-ingestion and of its chunks."""
         return record_version(
-            self.sha256, self.title, self.published, self.outlet, self.url, self.pages
-        )
+            self.sha256, self.title, self.published, self.outlet, self.url, self.pages,
+            self.author, self.language,
+        )  # fmt: skip
 
     def page_at(self, offset: int) -> int | None:
         """The page (from 1) holding character `offset` of the text; None without pages."""
@@ -91,13 +98,16 @@ class DocumentInfo:
     source: str | None = None
     url: str | None = None
     pages: tuple[int, ...] = ()
+    author: str | None = None
+    language: str | None = None
 
     @property
     def version(self) -> str:
         """The stored record's `Article.version`."""
         return record_version(
-            self.sha256, self.title, self.published, self.outlet, self.url, self.pages
-        )
+            self.sha256, self.title, self.published, self.outlet, self.url, self.pages,
+            self.author, self.language,
+        )  # fmt: skip
 
 
 @dataclass
@@ -116,6 +126,8 @@ class Passage:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     doc_sha: str = ""  # hash of the article text the chunk was cut from
+    url: str | None = None
+    author: str | None = None
     page: int | None = None  # the PDF page the chunk starts on
     page_breaks: tuple[int, ...] = ()  # article offsets inside the chunk where a page starts
 
@@ -143,6 +155,8 @@ class Citation:
     supported: bool
     answer_start: int | None = None  # the short answer's offsets in the article, if any
     answer_end: int | None = None
+    url: str | None = None
+    author: str | None = None
     page: int | None = None  # the PDF page the cited passage starts on
 
 

@@ -43,7 +43,7 @@ def test_ingest_ask_reingest_offline(cli_data: Path, tmp_path: Path) -> None:
                            "timings_ms", "generator"}  # fmt: skip
     keys = {"n", "chunk_id", "doc_id", "title", "published", "outlet", "char_start",
             "char_end", "quote", "score", "supported", "answer_start",
-            "answer_end", "page"}  # fmt: skip
+            "answer_end", "page", "url", "author"}  # fmt: skip
     citation = answer["citations"][0]
     assert set(citation) == keys
     assert citation["doc_id"][:3] in {"003", "004"} and "60 days" in citation["quote"]

@@ -325,3 +325,25 @@ def test_a_mixed_folder_is_reported_per_file_type_and_reingest_is_a_no_op(
     assert answer.citations
     for c in answer.citations:  # every quote is the article's own slice
         assert stored[c.doc_id][c.char_start : c.char_end] == c.quote
+
+
+def test_html_author_language_and_url_reach_documents_and_citations(
+    service: RagService, tmp_path: Path
+) -> None:
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "ferry.html").write_text(
+        '<html lang="en"><head><title>Ferry service resumes</title>'
+        '<meta name="author" content="Ana Ruiz">'
+        '<link rel="canonical" href="https://news.example.org/ferry"></head><body><article>'
+        "<p>The island ferry resumed service on Thursday after a three-week strike ended, "
+        "the operator said, with sailings every two hours.</p></article></body></html>"
+    )
+    service.ingest_folder(folder)
+    info = docs(service)["ferry"]
+    assert info.author == "Ana Ruiz" and info.url == "https://news.example.org/ferry"
+    assert info.language == "en"
+    answer = service.ask("When did the island ferry resume service?")
+    citation = citation_dict(answer.citations[0])
+    assert citation["url"] == "https://news.example.org/ferry"
+    assert citation["author"] == "Ana Ruiz"

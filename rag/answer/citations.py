@@ -115,6 +115,8 @@ def resolve(text: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]
                 score=round(passage.score, 6),
                 supported=is_supported(claims, passage.text),
                 page=passage.page_at(start),
+                url=passage.url,
+                author=passage.author,
             )
         )
     return text, citations

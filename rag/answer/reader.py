@@ -391,6 +391,8 @@ class Reader:
             answer_start=best.value[0] if best.value else None,
             answer_end=best.value[1] if best.value else None,
             page=passage.page_at(best.sentence[0]),
+            url=passage.url,
+            author=passage.author,
         )
         return Draft(
             text,

@@ -121,6 +121,8 @@ def to_passage(node: BaseNode, score: float) -> Passage:
         title=str(meta.get("title", "")),
         published=date.fromisoformat(published) if published else None,
         outlet=meta.get("outlet") or None,
+        url=meta.get("url") or None,
+        author=meta.get("author") or None,
         score=score,
         doc_sha=str(meta.get("text_sha") or meta.get("doc_sha", "")),
         page=int(meta["page"]) if meta.get("page") is not None else None,

@@ -87,6 +87,10 @@ def chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
         meta["published_ord"] = _published_ord(article.published)
     if article.outlet:
         meta["outlet"] = article.outlet
+    if article.url:
+        meta["url"] = article.url
+    if article.author:
+        meta["author"] = article.author
     page = article.page_at(chunk.char_start)
     if page is not None:
         meta["page"] = page
@@ -148,6 +152,8 @@ class Store:
             source=meta.get("source") or None,
             url=meta.get("url") or None,
             pages=_pages(meta.get("pages")),
+            author=meta.get("author") or None,
+            language=meta.get("language") or None,
         )
 
     def get_document(self, doc_id: str) -> DocumentInfo | None:
@@ -288,6 +294,8 @@ class Store:
                 "source": article.source,
                 "url": article.url,
                 "pages": ",".join(map(str, article.pages)) or None,
+                "author": article.author,
+                "language": article.language,
             }
             self.catalogue.upsert(
                 ids=[article.doc_id],

@@ -8,6 +8,7 @@ or paragraphs only, so every article sentence survives byte for byte.
 import calendar
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -206,6 +207,8 @@ def parse_article(
     outlet: str | None = None,
     source: str | None = None,
     url: str | None = None,
+    author: str | None = None,
+    language: str | None = None,
 ) -> Article:
     """Clean raw article text and fill in metadata not given by the caller.
 
@@ -215,7 +218,11 @@ def parse_article(
     if "\x00" in raw:
         raise _binary(source or doc_id)
     text = _clean_body(raw)
-    return _article(doc_id, raw, text, title, published, outlet, source, url)
+    return replace(
+        _article(doc_id, raw, text, title, published, outlet, source, url),
+        author=author,
+        language=language,
+    )
 
 
 def _article(

@@ -90,6 +90,25 @@ def _declared_charset(raw: bytes) -> str | None:
     return None
 
 
+def _declared_language(raw: bytes) -> str | None:
+    """The language a page declares (`<html lang>`, else a Content-Language meta tag)."""
+    import lxml.html
+    from lxml.etree import ParserError
+
+    try:
+        tree = lxml.html.document_fromstring(raw)
+    except (ParserError, ValueError):
+        return None
+    declared = [str(tree.get("lang") or "")] + [
+        str(v)
+        for v in tree.xpath(
+            "//meta[translate(@http-equiv, 'CONTENT-LAGU', 'content-lagu')='content-language']"
+            "/@content"
+        )
+    ]
+    return next((d.strip().split(",")[0] for d in declared if d.strip()), None)
+
+
 def _decode_html(raw: bytes) -> str | bytes:
     """Text of a page decoded as its meta tag declares; raw bytes (trafilatura guesses) if none."""
     if raw.startswith(codecs.BOM_UTF8):
@@ -177,6 +196,8 @@ def parse_html(
         outlet=meta("sitename"),
         source=source,
         url=url or meta("url"),
+        author=meta("author"),
+        language=meta("language") or _declared_language(raw),
     )
 
 
