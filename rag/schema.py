@@ -38,6 +38,14 @@ def record_version(
     return hashlib.sha256(f"{text_sha}\n{meta}".encode()).hexdigest()
 
 
+def version_of(record: "Article | DocumentInfo") -> str:
+    """`record_version` of an article or of its stored record: the same fields, one place."""
+    return record_version(
+        record.sha256, record.title, record.published, record.outlet, record.url,
+        record.pages, record.author, record.language,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Article:
     """One cleaned news article, ready to chunk."""
@@ -63,10 +71,7 @@ class Article:
     @property
     def version(self) -> str:
         """Hash of text and metadata: the key of idempotent re-ingestion and of its chunks."""
-        return record_version(
-            self.sha256, self.title, self.published, self.outlet, self.url, self.pages,
-            self.author, self.language,
-        )  # fmt: skip
+        return version_of(self)
 
     def page_at(self, offset: int) -> int | None:
         """The page (from 1) holding character `offset` of the text; None without pages."""
@@ -104,10 +109,7 @@ class DocumentInfo:
     @property
     def version(self) -> str:
         """The stored record's `Article.version`."""
-        return record_version(
-            self.sha256, self.title, self.published, self.outlet, self.url, self.pages,
-            self.author, self.language,
-        )  # fmt: skip
+        return version_of(self)
 
 
 @dataclass
@@ -136,6 +138,39 @@ class Passage:
         if self.page is None:
             return None
         return self.page + bisect.bisect_right(self.page_breaks, offset)
+
+    def span_text(self, start: int, end: int) -> str:
+        """The text of a span given in article offsets (inside this chunk)."""
+        return self.text[start - self.char_start : end - self.char_start]
+
+    def cite(
+        self,
+        n: int,
+        start: int,
+        end: int,
+        *,
+        supported: bool,
+        answer: tuple[int, int] | None = None,
+    ) -> "Citation":
+        """Marker `n` resolved to the span `start:end` (article offsets) of this passage."""
+        return Citation(
+            n=n,
+            chunk_id=self.chunk_id,
+            doc_id=self.doc_id,
+            title=self.title,
+            published=self.published,
+            outlet=self.outlet,
+            char_start=start,
+            char_end=end,
+            quote=self.span_text(start, end),
+            score=round(self.score, 6),
+            supported=supported,
+            answer_start=answer[0] if answer else None,
+            answer_end=answer[1] if answer else None,
+            page=self.page_at(start),
+            url=self.url,
+            author=self.author,
+        )
 
 
 @dataclass

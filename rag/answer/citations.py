@@ -100,23 +100,5 @@ def resolve(text: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]
     for n, claims in claims_by_marker(text).items():
         passage = passages[n - 1]
         start, end = best_span(claims, passage)
-        offset = start - passage.char_start
-        citations.append(
-            Citation(
-                n=n,
-                chunk_id=passage.chunk_id,
-                doc_id=passage.doc_id,
-                title=passage.title,
-                published=passage.published,
-                outlet=passage.outlet,
-                char_start=start,
-                char_end=end,
-                quote=passage.text[offset : offset + (end - start)],
-                score=round(passage.score, 6),
-                supported=is_supported(claims, passage.text),
-                page=passage.page_at(start),
-                url=passage.url,
-                author=passage.author,
-            )
-        )
+        citations.append(passage.cite(n, start, end, supported=is_supported(claims, passage.text)))
     return text, citations

@@ -34,7 +34,7 @@ from rag.answer.generate import REFUSAL, Draft
 from rag.answer.question import TIME_UNITS, Question, Term, analyse_question
 from rag.answer.text import fold
 from rag.nlp import Annotation, Entity, Token, annotate
-from rag.schema import Citation, Conflict, Passage
+from rag.schema import Conflict, Passage
 
 # Weights of a candidate's features (its score is their weighted sum). Chosen on the dev
 # split only, by `python -m evals.tune` (evals/README.md).
@@ -129,11 +129,6 @@ class Candidate:
     docs: set[str] = field(default_factory=set)
 
 
-def _slice(passage: Passage, span: tuple[int, int]) -> str:
-    """The text of a span given in article offsets, from the passage that holds it."""
-    return passage.text[span[0] - passage.char_start : span[1] - passage.char_start]
-
-
 @dataclass
 class _PassageView:
     """A passage with its annotation: sentences inside it, content words, entities."""
@@ -146,7 +141,7 @@ class _PassageView:
     title_words: list[str]
 
     def text(self, start: int, end: int) -> str:
-        return _slice(self.passage, (start, end))
+        return self.passage.span_text(start, end)
 
 
 def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView:
@@ -371,29 +366,13 @@ class Reader:
             return Draft(REFUSAL, answerable=False)
         best = ranked[0]
         passage = passages[best.passage - 1]
-        quote = _slice(passage, best.sentence)
+        quote = passage.span_text(*best.sentence)
         if best.value is None:
             text = f"{quote} [{best.passage}]"
         else:
             text = f'{best.text} — "{quote}" [{best.passage}]'
-        citation = Citation(
-            n=best.passage,
-            chunk_id=passage.chunk_id,
-            doc_id=passage.doc_id,
-            title=passage.title,
-            published=passage.published,
-            outlet=passage.outlet,
-            char_start=best.sentence[0],
-            char_end=best.sentence[1],
-            quote=quote,
-            score=round(passage.score, 6),
-            supported=True,  # the quote is the article's own sentence holding the value
-            answer_start=best.value[0] if best.value else None,
-            answer_end=best.value[1] if best.value else None,
-            page=passage.page_at(best.sentence[0]),
-            url=passage.url,
-            author=passage.author,
-        )
+        # Supported: the quote is the article's own sentence holding the value.
+        citation = passage.cite(best.passage, *best.sentence, supported=True, answer=best.value)
         return Draft(
             text,
             answerable=True,
@@ -416,7 +395,9 @@ class Reader:
                 continue
             seen.add(c.doc_id)  # only a document's own best candidate speaks for it
             if c.key and c.key != best.key and c.score >= CONFLICT_SHARE * best.score:
-                out.append(Conflict(c.doc_id, c.text, _slice(passages[c.passage - 1], c.sentence)))
+                out.append(
+                    Conflict(c.doc_id, c.text, passages[c.passage - 1].span_text(*c.sentence))
+                )
         return out
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Draft]:
