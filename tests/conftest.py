@@ -185,3 +185,31 @@ def admin(seeded_copy: Path, seeded_service: RagService) -> Iterator[Any]:
     service = RagService(settings, embedder=seeded_service.embedder)
     with TestClient(create_app(service=service), base_url=LOCAL) as client:
         yield client
+
+
+@contextmanager
+def thread_server(service: RagService) -> Iterator[str]:
+    """uvicorn in a thread on 127.0.0.1 over `service` (for fakes a subprocess cannot hold);
+    yields its URL and stops it after the block."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from api.main import create_app
+
+    port = free_port()
+    config = uvicorn.Config(create_app(service=service), host="127.0.0.1", port=port,
+                            log_level="warning")  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -2,17 +2,14 @@
 
 import json
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-import uvicorn
-from conftest import SEEDS, LiveServer, free_port
+from conftest import SEEDS, LiveServer, thread_server
 
-from api.main import create_app
 from rag.answer.generate import Draft
 from rag.config import load_settings
 from rag.schema import Passage
@@ -158,22 +155,9 @@ def gated_server(
     gate = GatedGenerator()
     settings = load_settings(data_dir=seeded_copy, seeds_dir=SEEDS)
     service = RagService(settings, embedder=seeded_service.embedder, generator=gate)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(service=service), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", gate
-    gate.release.set()
-    server.should_exit = True
-    thread.join(timeout=10)
+    with thread_server(service) as url:
+        yield url, gate
+        gate.release.set()
 
 
 def test_stream_sends_first_events_before_generation_ends(

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from conftest import (
     ADMIN_TOKEN,
     LOCAL,
@@ -28,6 +27,7 @@ from conftest import (
     guarded_env,
     rag_server,
     settled_readyz,
+    thread_server,
 )
 from fastapi.testclient import TestClient
 
@@ -307,19 +307,9 @@ def blocked_server(
     gate = BlockingGenerator()
     settings = load_settings(data_dir=seeded_dir, seeds_dir=SEEDS, max_concurrent_requests=3)
     service = RagService(settings, embedder=seeded_service.embedder, generator=gate)
-    port = free_port()
-    config = uvicorn.Config(create_app(service=service), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", gate
-    gate.release.set()
-    server.should_exit = True
-    thread.join(timeout=10)
+    with thread_server(service) as url:
+        yield url, gate
+        gate.release.set()
 
 
 @pytest.mark.slow
@@ -348,28 +338,19 @@ def test_healthz_answers_while_the_thread_pool_is_full(
     gate = BlockingGenerator()
     settings = load_settings(data_dir=seeded_dir, seeds_dir=SEEDS)
     service = RagService(settings, embedder=seeded_service.embedder, generator=gate)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service=service), host="127.0.0.1",
-                                           port=port, log_level="warning"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        # 45 blocked questions: more than the 40 threads of AnyIO's default pool.
-        with ThreadPoolExecutor(45) as pool:
-            held = [pool.submit(httpx.post, f"{url}/api/ask", json={"question": BOATS},
-                                timeout=120) for _ in range(45)]  # fmt: skip
-            for _ in range(40):
-                assert gate.entered.acquire(timeout=60)
-            assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+    with thread_server(service) as url:
+        try:
+            # 45 blocked questions: more than the 40 threads of AnyIO's default pool.
+            with ThreadPoolExecutor(45) as pool:
+                held = [pool.submit(httpx.post, f"{url}/api/ask", json={"question": BOATS},
+                                    timeout=120) for _ in range(45)]  # fmt: skip
+                for _ in range(40):
+                    assert gate.entered.acquire(timeout=60)
+                assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+                gate.release.set()
+                assert all(f.result().status_code == 200 for f in held)
+        finally:
             gate.release.set()
-            assert all(f.result().status_code == 200 for f in held)
-    finally:
-        gate.release.set()
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_readyz_waits_for_the_warm_up(
