@@ -91,7 +91,7 @@ MONEY_VERBS = frozenset({"pay", "cost", "spend", "raise", "earn", "fetch", "sell
                          "invest", "owe", "charge", "lose", "make", "borrow", "lend", "bid",
                          "offer", "save", "fine", "value", "worth", "budget"})  # fmt: skip
 # Words of a question that say what is asked, not what it is about.
-ASKING = frozenset({"name", "tell", "give", "happen", "happened", "do", "say", "call"})
+ASKING = frozenset({"name", "tell", "give", "happen", "happened", "do", "say", "call", "accord"})
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,10 @@ class Term:
     text: str
     weight: float
     key: bool  # a name, number or rare word: the supporting passage must contain it
+    # A name, date or number: what the question is about. The other terms (verbs, common
+    # nouns: "direct", "coach", "scored") say how the answer relates to it, and pick out
+    # the sentence that states the answer among those that merely mention the subject.
+    named: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,15 +118,21 @@ class Question:
 
     @property
     def counted(self) -> str | None:
-        """The focus when it names what is counted or measured ("soldiers"), not the type of
-        the answer ("which company", "what number"): an answer states it next to the value."""
-        return self.focus if self.focus and self.focus not in NOUN_LABELS else None
+        """The focus when it names what is counted or measured ("soldiers" in "how many
+        soldiers", "titles" in "how many titles"), not the type of the answer ("which
+        company", "what number"): an answer states it next to the value."""
+        if not self.focus:
+            return None
+        if self.counting or self.focus not in NOUN_LABELS:
+            return self.focus
+        return None
 
     terms: tuple[Term, ...]
     entities: tuple[str, ...]  # names, dates and numbers the question itself states
     # True when a length of time is asked ("how long", "how many years"), False when a
     # point in time is ("when", "what date"), None when neither.
     duration: bool | None = None
+    counting: bool = False  # "how many …", "how much …": the focus is what is counted
 
     @property
     def typed(self) -> bool:
@@ -135,13 +145,16 @@ def weight(word: str) -> float:
 
 
 def _head_noun(tokens: list[tuple[str, str, str]], start: int) -> str | None:
-    """The first noun after position `start`, skipping adjectives and determiners."""
-    for _text, tag, lemma in tokens[start : start + 4]:
+    """The head of the first noun phrase after position `start`: the last noun of its first
+    run of nouns ("minister" in "which Home Office minister"), skipping adjectives and
+    determiners before it."""
+    head = None
+    for _text, tag, lemma in tokens[start : start + 6]:
         if tag.startswith("NN"):
-            return lemma
-        if not (tag.startswith("JJ") or tag in ("DT", "CD", "PRP$", "RB")):
-            return None
-    return None
+            head = lemma
+        elif head is not None or not (tag.startswith("JJ") or tag in ("DT", "CD", "PRP$", "RB")):
+            break
+    return head
 
 
 def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...], str | None]:
@@ -201,13 +214,16 @@ def analyse_question(text: str) -> Question:
         w = weight(lower) + (1.5 if named else 0.0)
         key = (named or (rare and t.tag_.startswith("NN"))) and lemma != focus
         if lemma not in terms or terms[lemma].weight < w:
-            terms[lemma] = Term(lemma, t.text, w, key)
+            terms[lemma] = Term(lemma, t.text, w, key, named)
     entities = tuple(e.text for e in ents)
+    lowered = [t.lower_ for t in doc]
     duration = None
     if labels and labels[0] == "DATE":
-        lowered = [t.lower_ for t in doc]
-        asks_length = any(
-            a == "how" and b in ("long", "many") for a, b in itertools.pairwise(lowered)
+        asks_length = any(  # "how old" asks for an age, a length of time too
+            a == "how" and b in ("long", "many", "old") for a, b in itertools.pairwise(lowered)
         )
         duration = asks_length
-    return Question(text, labels, focus, tuple(terms.values()), entities, duration)
+    counting = any(a == "how" and b in ("many", "much") for a, b in itertools.pairwise(lowered))
+    return Question(
+        text, labels, focus, tuple(terms.values()), entities, duration, counting=counting
+    )

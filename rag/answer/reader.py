@@ -31,7 +31,7 @@ from functools import lru_cache
 from wordfreq import zipf_frequency
 
 from rag.answer.generate import REFUSAL, Draft
-from rag.answer.question import TIME_UNITS, Question, Term, analyse_question
+from rag.answer.question import NOUN_LABELS, TIME_UNITS, Question, Term, analyse_question
 from rag.answer.text import fold
 from rag.nlp import Annotation, Entity, Token, annotate
 from rag.schema import Conflict, Passage
@@ -40,19 +40,28 @@ from rag.schema import Conflict, Passage
 # split only, by `python -m evals.tune` (evals/README.md).
 WEIGHTS: dict[str, float] = {
     "sentence": 1.0,  # share of the question's term weight the sentence matches
-    "passage": 0.47,  # share the whole passage (and its title) matches
-    "near": 0.6,  # closeness of the value to the matched terms
+    "passage": 1.41,  # share the whole passage (and its title) matches
+    "near": 1.2,  # closeness of the value to the matched terms
     "rank": 0.15,  # 1 / retrieval rank of the passage
     "label": 0.4,  # the expected label the question prefers (PERSON before ORG for "who")
     "agree": 0.08,  # further documents stating the same value (up to 3)
-    "focus": 0.25,  # +1 "300 people" for "how many people", -1 no "people" in the sentence
-    "kind": 0.4,  # -1 for a length of time where a date is asked, or the reverse
+    "focus": 1.0,  # +1 "300 people" for "how many people", -1 no "people" in the sentence
+    "kind": 0.8,  # -1 for a length of time where a date is asked, or the reverse
     "precise": 0.3,  # how precisely a date answer pins a point in time (`date_precision`)
-    "common": -0.3,  # the value is one common English word ("State"): likely a tagging slip
+    "common": 0.0,  # the value is one common English word ("State"): likely a tagging slip
+    "relation": 0.5,  # share of the question's relation terms (not its names) the sentence has
+    "adjacent": 0.3,  # a relation term right next to the value ("director Martin Campbell")
+    "overlap": -0.5,  # share of the value's words the question already has ("X Garoua")
+    "missing": -1.0,  # share of the question's key terms (names, numbers) the passage lacks
 }
 NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
-MIN_SCORE = 0.65  # below this the best candidate is taken as not answering (evals.tune)
+MIN_SCORE = 1.5  # below this the best candidate is taken as not answering (evals.tune)
+# A passage lacking more than this share of the question's key terms (by weight) is not
+# about what the question names; up to it, a name written otherwise ("Mr Blair" for "Tony
+# Blair") or a qualifier ("two-year") may be missing.
+MAX_MISSING = 0.34
 MIN_SENTENCE = 0.25  # a sentence must match this share of the question's weight
+TIE = 0.1  # mentions of one value scoring this close are quoted from the best-ranked passage
 CONFLICT_SHARE = 0.8  # a document's own best value counts as a conflict above this share
 KEEP_ANNOTATIONS = 256  # documents whose parsed annotation each process keeps (≈90 kB each)
 
@@ -85,6 +94,24 @@ def date_precision(text: str) -> float:
     return min(1.0, 0.5 * year + 0.3 * month + 0.2 * day + 0.3 * weekday)
 
 
+def kind_mismatch(q: Question, label: str, text: str) -> float:
+    """How far a value is from the kind of value asked for: 0 when it fits, -1 or -2 when
+    it is a length of time where a point in time is asked (or the reverse), a bare count
+    where a sum of money is asked, or not a year where "which year" is asked."""
+    penalty = 0.0
+    has_sign = any(unicodedata.category(ch) == "Sc" for ch in text)
+    if q.labels[0] == "MONEY" and label != "MONEY" and not has_sign:
+        penalty -= 1.0  # "eight" for "how much did they pay"
+    if q.duration is not None and label == "DATE":
+        penalty -= float(is_duration(text) != q.duration)
+        if q.duration is False:
+            if re.fullmatch(r"[\d.,]+", text) and not re.fullmatch(r"\d{4}", text):
+                penalty -= 1.0  # a bare number ("54", an age) is no point in time
+            elif q.focus == "year" and date_precision(text) < 0.5:
+                penalty -= 1.0  # "in which year" wants a year
+    return penalty
+
+
 def answer_span(text: str, start: int, end: int) -> tuple[int, int]:
     """An entity's span made whole as a value (offsets into `text`).
 
@@ -94,6 +121,10 @@ def answer_span(text: str, start: int, end: int) -> tuple[int, int]:
     """
     while start > 0 and unicodedata.category(text[start - 1]) == "Sc":
         start -= 1
+    # A span ending in a currency sign or "more than" whose number the tagger left out.
+    sign = re.match(r"\s?[\d.,]*\d", text[end:]) if end < len(text) else None
+    if sign and unicodedata.category(text[end - 1 : end] or "a") == "Sc":
+        end += sign.end()
     if end < len(text) and text[end - 1 : end].isdigit():
         glued = re.match(r"[\d.,]*\d(?:[a-z]{1,3}\b)?|[a-z]{1,3}\b", text[end:])
         if glued:
@@ -104,13 +135,45 @@ def answer_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def whole_name(text: str, start: int, end: int) -> int:
+    """The end of a person's name the tagger cut after the first name ("Mike" of "Mike
+    Friday", a surname that is also a weekday or a common word): one capitalised word
+    right after a one-word name is taken as its surname."""
+    if " " in text[start:end].strip():
+        return end
+    surname = re.match(r" [A-Z][a-z]+(?:-[A-Z][a-z]+)?\b", text[end:])
+    return end + surname.end() if surname else end
+
+
+def _initialisms(question: str) -> set[str]:
+    """Initials of each run of capitalised words of the question ("Mobile Data Association"
+    → "mda", "da"), skipping the small words inside a name: an answer spelling one of them
+    is the question's own subject abbreviated."""
+    out: set[str] = set()
+    run: list[str] = []
+    for word in [*re.findall(r"[A-Za-z][\w'-]*", question), "."]:
+        if word[0].isupper():
+            run.append(word[0].lower())
+            out.update("".join(run[i:]) for i in range(len(run) - 1))
+        elif word.lower() not in ("of", "and", "for", "the", "de", "&"):
+            run = []
+    return out
+
+
 def _related(a: str, b: str) -> bool:
     """Whether two lower-case words are the same word or one extends the other by a short
     suffix ("iran"/"iranian"); the lemmatizer leaves such derived words apart."""
     if a == b:
         return True
     short, long = sorted((a, b), key=len)
-    return len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= 4
+    if len(short) < 4:
+        return False
+    if long.startswith(short):
+        return len(long) - len(short) <= 4
+    # "introduce"/"introduction": all but the last two letters of the shorter word shared
+    pairs = zip(short, long, strict=False)
+    shared = next((i for i, (x, y) in enumerate(pairs) if x != y), len(short))
+    return shared >= max(5, len(short) - 2) and len(long) - shared <= 5
 
 
 @dataclass
@@ -237,7 +300,7 @@ class Reader:
         """Every candidate answer of the passages, scored, best first."""
         q = analyse_question(question)
         total = sum(t.weight for t in q.terms) or 1.0
-        q_words = {fold(w) for w in re.findall(r"\w+", question)}
+        q_words = {fold(w) for w in re.findall(r"\w+", question)} | _initialisms(question)
         views = [
             _view(n, p, a)
             for n, (p, a) in enumerate(zip(passages, self._annotations(passages), strict=True), 1)
@@ -259,17 +322,26 @@ class Reader:
         focus = q.focus
         if not q.typed and focus and not any(_related(focus, t.lemma) for t in view.tokens):
             return []  # "what is the population of …" needs "population"
+        keys = missing = 0.0
         for term in q.terms:
             hits = _matches(term, view.tokens, token_text)
             in_title = any(_related(fold(term.text), w) for w in view.title_words)
+            keys += term.weight if term.key else 0.0
             if hits:
                 positions[term.lemma] = hits
             if hits or in_title:
                 covered += term.weight
             elif term.key:
-                return []  # the passage is not about what the question names
+                missing += term.weight
+        if keys and missing / keys > MAX_MISSING:
+            return []  # the passage is not about what the question names
         passage_match = covered / total
         weights = {t.lemma: t.weight for t in q.terms}
+        # The asked-for type ("year" of "what year") says nothing about which sentence.
+        relation = {
+            t.lemma: t.weight for t in q.terms if not t.named and t.lemma not in NOUN_LABELS
+        }
+        relation_total = sum(relation.values())
         starts = [t.start for t in view.tokens]
         out = []
         for s_start, s_end in view.sentences:
@@ -281,7 +353,13 @@ class Reader:
             if match < MIN_SENTENCE:
                 continue
             sentence = (s_start, s_end)
-            shared = {"sentence": match, "passage": passage_match, "rank": 1 / view.number}
+            shared = {"sentence": match, "passage": passage_match, "rank": 1 / view.number,
+                      "missing": missing / keys if keys else 0.0}  # fmt: skip
+            if relation_total:
+                shared["relation"] = (
+                    sum(w for lemma, w in relation.items() if in_sentence.get(lemma))
+                    / relation_total
+                )
             if not q.typed:
                 out.append(Candidate(view.number, view.passage.doc_id, sentence, None, "",
                                      view.text(s_start, s_end), dict(shared)))  # fmt: skip
@@ -296,13 +374,26 @@ class Reader:
                     continue
                 ptext, offset = view.passage.text, view.passage.char_start
                 a, b = answer_span(ptext, ent.start - offset, ent.end - offset)
+                if label == "PERSON":
+                    b = whole_name(ptext, a, b)
                 value = (a + offset, b + offset)
                 text = ptext[a:b]
                 words = [fold(w) for w in re.findall(r"\w+", text)]
-                if not words or all(any(_related(w, asked) for asked in q_words) for w in words):
+                said = [any(_related(w, asked) for asked in q_words) for w in words]
+                if not words or all(said):
                     continue  # the question already says it
                 at = bisect.bisect_left(starts, ent.start)
+                past = bisect.bisect_left(starts, ent.end)  # first token past the value
                 features = dict(shared)
+                features["overlap"] = sum(said) / len(words)
+                gaps = [
+                    at - i if i < at else i - past + 1
+                    for lemma, idx in in_sentence.items()
+                    if lemma in relation
+                    for i in idx
+                    if not at <= i < past
+                ]
+                features["adjacent"] = math.exp(-(min(gaps) - 1) / 2) if gaps else 0.0
                 features["near"] = (
                     sum(
                         weights[lemma] * max(math.exp(-abs(i - at) / NEAR_WORDS) for i in idx)
@@ -327,13 +418,9 @@ class Reader:
                             text = view.text(*value)
                     elif not any(_related(counted, t.lemma) for t in view.tokens[lo:hi]):
                         features["focus"] = -1.0
-                if q.duration is not None and label == "DATE":
-                    features["kind"] = -float(is_duration(text) != q.duration)
-                    if q.duration is False:
-                        precision = date_precision(text)
-                        features["precise"] = precision
-                        if q.focus == "year" and precision < 0.5:
-                            features["kind"] -= 1.0  # "in which year" wants a year
+                features["kind"] = kind_mismatch(q, label, text)
+                if q.duration is False and label == "DATE":
+                    features["precise"] = date_precision(text)
                 out.append(Candidate(view.number, view.passage.doc_id, sentence, value,
                                      label, text, features))  # fmt: skip
         for c in out:
@@ -364,7 +451,7 @@ class Reader:
         ranked = self.candidates(question, passages)
         if not ranked or ranked[0].score < MIN_SCORE:
             return Draft(REFUSAL, answerable=False)
-        best = ranked[0]
+        best = self._representative(ranked)
         passage = passages[best.passage - 1]
         quote = passage.span_text(*best.sentence)
         if best.value is None:
@@ -380,6 +467,17 @@ class Reader:
             corroborated_by=sorted(best.docs) if best.value else [],
             conflicts=self._conflicts(best, ranked, passages),
         )
+
+    @staticmethod
+    def _representative(ranked: list[Candidate]) -> Candidate:
+        """The mention of the best value to quote: the best-scoring one, unless another
+        mention of the same value scores within `TIE` of it in a better-ranked passage
+        (retrieval ranks whole passages against the question; the features see a sentence)."""
+        best = ranked[0]
+        if not best.key:
+            return best
+        close = [c for c in ranked if c.key == best.key and c.score >= best.score - TIE]
+        return min(close, key=lambda c: (c.passage, -c.score))
 
     @staticmethod
     def _conflicts(
