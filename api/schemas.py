@@ -151,6 +151,23 @@ class UploadResult(BaseModel):
     counts: dict[str, int]
 
 
+class UrlsIn(BaseModel):
+    """Pages to fetch and add, by URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[Annotated[str, StringConstraints(min_length=1, max_length=2048)]] = Field(
+        min_length=1, max_length=20, description="http or https URLs of article pages"
+    )
+
+
+class UrlsResult(BaseModel):
+    """What fetching pages did, URL by URL (`name` is the URL), with counts by outcome."""
+
+    urls: list[RecordOutcome]
+    counts: dict[str, int]
+
+
 class Deleted(BaseModel):
     """Confirmation of a deletion."""
 

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(default=15.0, gt=0, le=300)
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     max_fetch_bytes: int = Field(default=5_000_000, ge=1024)
+    # Whether `POST /api/documents/urls` may fetch from loopback, private and link-local
+    # addresses (the server's own network). `rag ingest URL` always may: it runs as you.
+    api_fetch_private: bool = False
 
     # HTTP limits (README, "Limits"). Host names the server answers to (comma-separated;
     # a DNS-rebinding page gets 400): add the public name when serving behind a proxy.

@@ -33,6 +33,7 @@ from rag.ingest.pipeline import (
     ingest_article,
     ingest_file,
     ingest_folder,
+    ingest_url,
     ingest_urls,
 )
 from rag.schema import Answer, Article, Chunk, DocumentInfo, Passage
@@ -143,6 +144,18 @@ class RagService:
         """Fetch and ingest pages by URL (see `rag.ingest.pipeline.ingest_urls`)."""
         try:
             return ingest_urls(urls, self.store, self.embedder, self.settings)
+        finally:
+            self.refresh_lexical()
+
+    def fetch_urls(self, urls: Sequence[str], *, allow_private: bool) -> list[RecordResult]:
+        """Fetch and ingest pages by URL, one result per distinct URL (for the HTTP API:
+        `allow_private=False` refuses addresses of the server's own network)."""
+        try:
+            return [
+                ingest_url(url, self.store, self.embedder, self.settings,
+                           allow_private=allow_private)
+                for url in dict.fromkeys(urls)
+            ]  # fmt: skip
         finally:
             self.refresh_lexical()
 

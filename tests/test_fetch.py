@@ -110,3 +110,62 @@ def test_cli_reads_urls_from_arguments_and_a_file(
         get_settings.cache_clear()
     out = capsys.readouterr()
     assert "2 created" in out.out and f"skipped {site}/nowhere: " in out.err
+
+
+def _api(make_settings: Any, **overrides: Any) -> Any:
+    from conftest import ADMIN_TOKEN, LOCAL
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    settings = make_settings(embedder="fake", admin_token=ADMIN_TOKEN, fetch_timeout_s=10,
+                             **overrides)  # fmt: skip
+    service = RagService(settings, embedder=FakeEmbedder())
+    client = TestClient(create_app(service=service), base_url=LOCAL)
+    client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    return client
+
+
+def test_the_api_adds_pages_by_url_and_reports_each(make_settings: Any, site: str) -> None:
+    with _api(make_settings, api_fetch_private=True) as client:
+        urls = [f"{site}/article", f"{site}/nowhere", "ftp://127.0.0.1/x", f"{site}/article"]
+        response = client.post("/api/documents/urls", json={"urls": urls})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [r["name"] for r in body["urls"]] == urls[:3]  # a repeated URL counts once
+        first, missing, ftp = body["urls"]
+        assert first["outcome"] == "created" and first["doc_id"] == url_doc_id(urls[0])
+        assert first["title"].startswith("Harbour census") and first["chunks_written"] >= 1
+        assert missing["outcome"] == "skipped" and "HTTP 404" in missing["reason"]
+        assert ftp["outcome"] == "skipped" and "only http and https" in ftp["reason"]
+        assert body["counts"] == {"created": 1, "updated": 0, "unchanged": 0, "skipped": 2}
+        listed = client.get("/api/documents").json()
+        assert [d["doc_id"] for d in listed] == [first["doc_id"]]
+        assert listed[0]["url"] == urls[0]
+        again = client.post("/api/documents/urls", json={"urls": urls[:1]}).json()
+        assert again["urls"][0]["outcome"] == "unchanged"
+        answer = client.post("/api/ask", json={"question": "How many boats were counted?"})
+        assert "1,333" in answer.json()["answer"]
+
+
+def test_the_api_does_not_fetch_from_its_own_network_by_default(
+    make_settings: Any, site: str
+) -> None:
+    with _api(make_settings) as client:
+        for url in (f"{site}/article", f"{site.replace('127.0.0.1', 'localhost')}/article"):
+            body = client.post("/api/documents/urls", json={"urls": [url]}).json()
+            (result,) = body["urls"]
+            assert result["outcome"] == "skipped"
+            assert "RAG_API_FETCH_PRIVATE" in result["reason"], result
+        assert client.get("/api/documents").json() == []
+
+
+def test_bad_url_requests_get_a_clear_4xx(make_settings: Any, site: str) -> None:
+    with _api(make_settings, api_fetch_private=True) as client:
+        for body in ({"urls": []}, {"urls": [""]}, {"urls": ["http://x"] * 21}, {"url": "x"}):
+            response = client.post("/api/documents/urls", json=body)
+            assert response.status_code == 422 and response.json()["error"], body
+        anonymous = client.post("/api/documents/urls", json={"urls": [f"{site}/article"]},
+                                headers={"Authorization": ""})  # fmt: skip
+        assert anonymous.status_code == 401
+        assert client.get("/api/documents").json() == []

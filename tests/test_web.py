@@ -169,7 +169,11 @@ def writable_server(
     tmp_path_factory: pytest.TempPathFactory, seeded_dir: Path
 ) -> Iterator[LiveServer]:
     """A server of its own for tests that add or delete articles (`live_server` is shared)."""
-    with rag_server(tmp_path_factory.mktemp("web-writes"), seeded_dir) as server:
+    # The link test serves its page from 127.0.0.1, which the API only fetches from when
+    # allowed (RAG_API_FETCH_PRIVATE; see tests/test_fetch.py for the default refusal).
+    with rag_server(
+        tmp_path_factory.mktemp("web-writes"), seeded_dir, RAG_API_FETCH_PRIVATE="true"
+    ) as server:
         yield server
 
 
@@ -307,6 +311,61 @@ def test_add_articles_filter_by_outlet_and_date_then_delete(
     expect(answer.locator(".sources")).to_contain_text(
         "Lake Titicaca ferries — outlet and date not given · p. 2"
     )
+
+
+LINKED_PAGE = (
+    "<html><head><title>Puno festival draws 40,000 dancers</title>"
+    '<meta name="date" content="2025-02-02"></head><body><article>'
+    "<h1>Puno festival draws 40,000 dancers</h1><p>The Candelaria festival in Puno drew "
+    "40,000 dancers this year, the organisers said on Sunday, more than ever before.</p>"
+    "<p>Hotels in the city were full for the whole week of the parades.</p>"
+    "</article></body></html>"
+)
+
+
+def test_add_an_article_by_link(
+    open_page: Callable[..., Page], writable_server: LiveServer
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class LinkedSite(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = LINKED_PAGE.encode()
+            self.send_response(200 if self.path == "/festival" else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), LinkedSite)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{site.server_address[1]}"
+    try:
+        before = len(httpx.get(f"{writable_server.url}/api/documents", timeout=30).json())
+        page = open_page(writable_server.url)
+        page.get_by_text("Add articles").click()
+        page.get_by_label("Admin token").fill(writable_server.token)
+        page.get_by_label("Or article links").fill(f"{base}/festival\n{base}/gone")
+        page.get_by_role("button", name="Add to the index").click()
+        results = page.locator("#add-results")
+        expect(results.locator("li.ok")).to_have_text(
+            f"{base}/festival: created “Puno festival draws 40,000 dancers” (1 chunk written)",
+            timeout=60_000,
+        )
+        expect(results.locator("li.error")).to_contain_text(f"{base}/gone: skipped: ")
+        expect(results.locator("li.error")).to_contain_text("HTTP 404")
+        expect(page.locator("#documents .doc")).to_have_count(before + 1, timeout=30_000)
+        expect(page.get_by_label("Or article links")).to_have_value("")
+        ask(page, "How many dancers did the Candelaria festival draw?")
+        answer = last_answer(page)
+        expect(answer.locator(".answer-text")).to_contain_text("40,000")
+        expect(answer.locator(".sources")).to_contain_text("Puno festival draws 40,000 dancers")
+    finally:
+        site.shutdown()
 
 
 def test_delete_without_token_asks_for_it(

@@ -26,6 +26,8 @@ from api.schemas import (
     IngestResult,
     RecordOutcome,
     UploadResult,
+    UrlsIn,
+    UrlsResult,
 )
 from rag.public import DocumentPublic
 
@@ -134,6 +136,27 @@ def upload_files(
     counted = Counter[str](r.outcome for f in outcomes for r in f.records)
     kinds = ("created", "updated", "unchanged", "skipped")
     return UploadResult(files=outcomes, counts={k: counted[k] for k in kinds})
+
+
+@router.post(
+    "/urls",
+    response_model=UrlsResult,
+    dependencies=[AdminDep],
+    responses={**ADMIN_ERRORS, 422: {"model": ErrorBody, "description": "No URL, or over 20"}},
+)
+def add_urls(body: UrlsIn, service: ServiceDep) -> UrlsResult:
+    """Fetch article pages by URL and add them, read as `rag ingest URL` reads them.
+
+    A page that cannot be fetched or read is `skipped` with the reason; the others go in.
+    The document id comes from the URL, so adding it again updates or keeps its document.
+    Unless `RAG_API_FETCH_PRIVATE` is set, URLs whose host is a loopback, private or
+    link-local address (the server's own network) are skipped.
+    """
+    results = service.fetch_urls(body.urls, allow_private=service.settings.api_fetch_private)
+    outcomes = [RecordOutcome.model_validate(asdict(r)) for r in results]
+    counted = Counter[str](r.outcome for r in outcomes)
+    kinds = ("created", "updated", "unchanged", "skipped")
+    return UrlsResult(urls=outcomes, counts={k: counted[k] for k in kinds})
 
 
 @router.delete(

@@ -356,6 +356,13 @@ function recordItem(record) {
 
 function sendJob(job, shared, token) {
   const auth = { Authorization: `Bearer ${token}` };
+  if (job.urls) {
+    return fetch("/api/documents/urls", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...auth },
+      body: JSON.stringify({ urls: job.urls }),
+    });
+  }
   if (!job.file) {
     return fetch("/api/documents", {
       method: "POST",
@@ -379,8 +386,9 @@ async function addArticles(event) {
   }
   const pasted = $("add-text").value;
   const files = [...$("add-files").files];
-  if (!pasted.trim() && !files.length) {
-    addNote("Paste an article or choose files first.", "error");
+  const urls = $("add-urls").value.split(/\s+/).filter(Boolean);
+  if (!pasted.trim() && !files.length && !urls.length) {
+    addNote("Paste an article, choose files or give links first.", "error");
     $("add-text").focus();
     return;
   }
@@ -393,6 +401,7 @@ async function addArticles(event) {
     jobs.push({ name: "Pasted text", body: { text: pasted, ...(title ? { title } : {}), ...shared } });
   }
   for (const file of files) jobs.push({ name: file.name, file });
+  if (urls.length) jobs.push({ name: `${urls.length} link${urls.length === 1 ? "" : "s"}`, urls });
   const results = $("add-results");
   results.replaceChildren();
   const submitButton = $("add-submit");
@@ -414,8 +423,8 @@ async function addArticles(event) {
       if (!response.ok) throw new Error(await errorMessage(response));
       const result = await response.json();
       rememberToken(token);
-      if (job.file) {
-        const records = result.files.flatMap((f) => f.records);
+      if (job.file || job.urls) {
+        const records = job.urls ? result.urls : result.files.flatMap((f) => f.records);
         for (const record of records) {
           if (record.outcome === "skipped") continue;
           state.texts.delete(record.doc_id);
@@ -440,6 +449,7 @@ async function addArticles(event) {
     $("add-text").value = "";
     $("add-title-input").value = "";
     $("add-files").value = "";
+    $("add-urls").value = "";
     await loadDocuments();
   }
 }

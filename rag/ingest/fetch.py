@@ -4,10 +4,16 @@ httpx with a timeout, a bounded number of redirects, a size cap read as the body
 streams in, and only `http`/`https` (checked on every redirect too, so a page cannot
 send the fetcher to `file:` or another scheme). The page goes through the same HTML
 reader as a saved file (`rag.ingest.formats.parse_html`); its URL is kept as metadata.
-Left out: robots.txt, JavaScript rendering, cookies and authentication.
+With `allow_private=False` (the HTTP API's default) every hop must resolve to public
+addresses only, so the server cannot be made to read its own network (loopback, private,
+link-local such as a cloud metadata address). Left out: robots.txt, JavaScript rendering,
+cookies, authentication, and a host whose DNS answer changes between the check and the
+connection (pin the address with a proxy where that matters).
 """
 
 import hashlib
+import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,12 +38,32 @@ def _check_scheme(url: str) -> None:
         raise InvalidInput(f"{url}: only http and https URLs are fetched, not {scheme or '?'}:")
 
 
-def fetch(url: str, settings: Settings) -> tuple[bytes, str]:
+def _check_public(url: str) -> None:
+    """Refuse a URL whose host is, or resolves to, an address that is not public."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        raise InvalidInput(f"{url}: the host {host!r} could not be resolved") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise InvalidInput(
+                f"{url}: {host} is a loopback, private or link-local address, which the "
+                "server does not fetch from (RAG_API_FETCH_PRIVATE)"
+            )
+
+
+def fetch(url: str, settings: Settings, *, allow_private: bool = True) -> tuple[bytes, str]:
     """The body of a page (at most `RAG_MAX_FETCH_BYTES`) and the URL it was served from."""
     _check_scheme(url)
+    if not allow_private:
+        _check_public(url)
 
     def on_request(request: httpx.Request) -> None:  # every hop of a redirect chain
         _check_scheme(str(request.url))
+        if not allow_private:
+            _check_public(str(request.url))
 
     try:
         with (
@@ -71,7 +97,7 @@ def fetch(url: str, settings: Settings) -> tuple[bytes, str]:
         raise InvalidInput(f"{url}: could not fetch it ({type(exc).__name__})") from None
 
 
-def fetch_article(url: str, settings: Settings) -> Article:
+def fetch_article(url: str, settings: Settings, *, allow_private: bool = True) -> Article:
     """Fetch a page and read it as an article whose `url` is the address it came from."""
-    raw, final_url = fetch(url, settings)
+    raw, final_url = fetch(url, settings, allow_private=allow_private)
     return parse_html(raw, url_doc_id(url), name=url, source=url, url=final_url)

@@ -238,24 +238,33 @@ def ingest_folder(
     return report
 
 
+def ingest_url(
+    url: str, store: Store, embedder: Embedder, settings: Settings, *, allow_private: bool = True
+) -> RecordResult:
+    """Fetch one page and ingest it; a page that cannot be fetched or read is skipped."""
+    from rag.ingest.fetch import fetch_article
+
+    try:
+        article = fetch_article(url, settings, allow_private=allow_private)
+        outcome, written = ingest_article(article, store, embedder, settings)
+    except InvalidInput as exc:
+        return RecordResult(url, "skipped", reason=str(exc).removeprefix(f"{url}: "))
+    return RecordResult(url, outcome, article.doc_id, article.title, written)
+
+
 def ingest_urls(
     urls: Sequence[str], store: Store, embedder: Embedder, settings: Settings
 ) -> IngestReport:
     """Fetch and ingest pages by URL; a page that cannot be fetched or read is skipped."""
-    from rag.ingest.fetch import fetch_article
-
     report = IngestReport()
     for url in dict.fromkeys(urls):
-        try:
-            article = fetch_article(url, settings)
-            outcome, written = ingest_article(article, store, embedder, settings)
-        except InvalidInput as exc:
-            report.skipped.append((url, str(exc).removeprefix(f"{url}: ")))
-            report.note("url", "skipped")
+        result = ingest_url(url, store, embedder, settings)
+        report.note("url", result.outcome)
+        if result.outcome == "skipped":
+            report.skipped.append((url, result.reason or ""))
             continue
-        report.note("url", outcome)
-        getattr(report, outcome).append(article.doc_id)
-        report.chunks_written += written
+        getattr(report, result.outcome).append(result.doc_id)
+        report.chunks_written += result.chunks_written
     if urls and not (report.created or report.updated or report.unchanged):
         raise InvalidInput(
             "no URL could be ingested: "
