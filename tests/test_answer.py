@@ -5,9 +5,10 @@ from typing import Any
 import pytest
 from fakes import ScriptedGenerator
 
+from rag.answer.facts import canonical, is_duration
 from rag.answer.generate import REFUSAL
 from rag.answer.question import analyse_question
-from rag.answer.reader import answer_span, canonical, date_precision, is_duration
+from rag.answer.reader import answer_span, date_precision
 from rag.errors import InvalidInput
 from rag.public import answer_dict
 from rag.service import RagService

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from rag.answer.citations import claims_by_marker, facts, resolve, strip_invalid_markers
+from rag.answer.citations import answer_sentences, claims_by_marker, resolve, strip_invalid_markers
 from rag.schema import Passage
 
 ARTICLE = (
@@ -27,9 +27,12 @@ def test_markers_map_to_their_sentences() -> None:
     assert claims == {1: ["It lasts 60 days.", "Both."], 2: ["Tiburcio went.", "Both."]}
 
 
-def test_facts_are_numbers_dates_and_names() -> None:
-    found = facts("On November 29, Vicente Tiburcio said 1,200 troops would go.")
-    assert "1200" in found and "November 29" in found and "Vicente Tiburcio" in found
+def test_a_marker_belongs_to_the_sentence_it_ends_or_follows() -> None:
+    text = "It lasts 60 days. [3] Dr. Smith agreed [1, 2]. Officials were pleased."
+    assert answer_sentences(text) == [
+        "It lasts 60 days. [3]", "Dr. Smith agreed [1, 2].", "Officials were pleased.",
+    ]  # fmt: skip
+    assert answer_sentences("  ") == []
 
 
 def test_supported_and_unsupported_citations_with_exact_quotes() -> None:

@@ -1,20 +1,20 @@
 """Check an answer's `[n]` markers against the passages and resolve them to citations.
 
 Whatever generator wrote the answer, markers outside 1..len(passages) are removed, and
-each remaining citation records whether the numbers, dates and names of the sentences
-that cite it occur in the cited passage (`supported`). The quoted span is the passage
-sentence that best matches those sentences, so `quote == article[char_start:char_end]`.
+each remaining citation records whether the passage states the values and names of the
+sentences that cite it (`supported`, by `rag.answer.facts`). The quoted span is the
+passage sentence that best matches those sentences, so
+`quote == article[char_start:char_end]`. Sentences, of the answer and of the passage,
+are spaCy's (`rag.answer.facts.sentence_spans`). Left out: judging paraphrases.
 """
 
 import re
 from collections.abc import Sequence
 
-from wordfreq import zipf_frequency
-
-from rag.answer.text import content_terms, dates, fold, has_word, names, number_words, numbers
+from rag.answer.facts import is_supported, sentence_spans
+from rag.answer.text import content_terms, fold
 from rag.schema import Citation, Passage
 
-COMMON_WORD = 4.0  # Zipf frequency from which a word is a common English word, not a name
 MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
@@ -28,14 +28,20 @@ def strip_invalid_markers(text: str, n_passages: int) -> str:
     return MARKER.sub(keep, text).strip()
 
 
-# An answer's sentence ends at . ! ? or a closing marker, before a capital or a quote:
-# answers are short generated text, so no sentence model is needed to split them.
-_ANSWER_SENTENCE_END = re.compile(r"(?<=[.!?\]])\s+(?=[A-Z“\"(])")
-
-
 def answer_sentences(text: str) -> list[str]:
-    """The sentences of an answer, each with the markers that follow it."""
-    return [p for p in _ANSWER_SENTENCE_END.split(text.strip()) if p.strip()]
+    """The sentences of an answer, each with the markers that follow it.
+
+    spaCy splits the answer with its markers blanked out (the sentence recogniser cuts
+    at "[1]."); a marker between two sentences belongs to the one before it.
+    """
+    text = text.strip()
+    masked = MARKER.sub(lambda m: " " * len(m.group()), text)
+    starts = [start for start, _ in sentence_spans(masked)]
+    if not starts:
+        return [text] if text else []
+    starts[0] = 0  # a marker opening the answer stays with the first sentence
+    ends = [*starts[1:], len(text)]
+    return [text[a:b].strip() for a, b in zip(starts, ends, strict=True) if text[a:b].strip()]
 
 
 def claims_by_marker(text: str) -> dict[int, list[str]]:
@@ -50,34 +56,8 @@ def claims_by_marker(text: str) -> dict[int, list[str]]:
     return cited
 
 
-def facts(sentence: str) -> list[str]:
-    """Numbers, dates and names a sentence states: what a passage must contain to back it."""
-    found = sorted(numbers(sentence)) + dates(sentence) + sorted(names(sentence))
-    return list(dict.fromkeys(found))
-
-
-def fact_supported(fact: str, passage: str) -> bool:
-    """Whether one fact occurs in a passage (digits compared without separators)."""
-    if re.fullmatch(r"[\d.]+", fact):
-        return fact in numbers(passage) or int(float(fact)) in number_words(passage)
-    if has_word(passage, fact):
-        return True
-    # A multi-word name counts when each of its words is there, titles, roles and other
-    # common English words aside ("Prime Minister Jane Doe" ~ "Jane Doe"); a misspelt
-    # name word does not.
-    parts = [w for w in fact.split() if zipf_frequency(fold(w), "en") < COMMON_WORD]
-    return len(parts) > 0 and len(fact.split()) > 1 and all(has_word(passage, w) for w in parts)
-
-
-def is_supported(claims: Sequence[str], passage: str) -> bool:
-    """Every fact of every claim occurs in the passage."""
-    return all(fact_supported(f, passage) for claim in claims for f in facts(claim))
-
-
 def best_span(claims: Sequence[str], passage: Passage) -> tuple[int, int]:
     """Article offsets of the passage sentence(s) closest to the claims; the passage if none."""
-    from rag.answer.text import sentence_spans
-
     claim_terms = set(content_terms(" ".join(claims)))
     claim_folded = [fold(c) for c in claims]
     best: tuple[float, int, int] | None = None

@@ -2,29 +2,23 @@
 
 Small models rarely write `[n]` and drift from the passages, so the service, not the
 model, guarantees the citations:
-- markers pointing at no passage are dropped; a marker whose passage lacks the
-  sentence's numbers, dates and names is moved to a passage that has them;
+- markers pointing at no passage are dropped; a marker whose passage does not state
+  the sentence's values and names (`rag.answer.facts`) is moved to a passage that does;
 - a sentence without a marker gets one from the passage that states its facts (or,
   for a sentence without facts, the passage sharing most of its words);
 - a sentence no passage supports is reported in `unsupported`;
-- when a number, date or name the answer adds to the question occurs in no passage,
+- when a value or name the answer adds to the question is stated by no passage,
   the answer is taken as made up and the caller falls back to the extractive answer;
 - a sentence repeated word for word (small models loop) is kept once.
-Left out: judging paraphrases (facts are compared as strings).
+Left out: judging paraphrases (values are compared in canonical form, names as spelt).
 """
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.answer.citations import (
-    MARKER,
-    answer_sentences,
-    fact_supported,
-    facts,
-    is_supported,
-    strip_invalid_markers,
-)
+from rag.answer.citations import MARKER, answer_sentences, strip_invalid_markers
+from rag.answer.facts import claim_facts, is_supported, unstated
 from rag.answer.text import content_terms
 from rag.schema import Passage
 
@@ -35,7 +29,7 @@ class Guaranteed:
 
     text: str
     unsupported: list[str] = field(default_factory=list)
-    invented: list[str] = field(default_factory=list)  # facts found in no passage
+    invented: list[str] = field(default_factory=list)  # facts (as written) no passage states
 
 
 def _overlap(sentence: str, passage: str) -> int:
@@ -44,7 +38,7 @@ def _overlap(sentence: str, passage: str) -> int:
 
 def _best_passage(sentence: str, passages: Sequence[Passage]) -> int | None:
     """1-based number of the passage that backs a sentence best, or None."""
-    has_facts = bool(facts(sentence))
+    has_facts = bool(claim_facts(sentence))
     # Without facts to check, the passage must share more than half of the sentence's words.
     needed = 1 if has_facts else len(set(content_terms(sentence))) // 2 + 1
     best: tuple[int, int] | None = None
@@ -71,8 +65,8 @@ def guarantee(text: str, passages: Sequence[Passage], question: str = "") -> Gua
             continue
         seen.add(plain)
         # Facts the answer adds (not echoed from the question) must exist somewhere.
-        added = [f for f in facts(plain) if not fact_supported(f, question)]
-        invented += [f for f in added if not fact_supported(f, context)]
+        added = unstated(claim_facts(plain), question)
+        invented += [f.text for f in unstated(added, context)]
         cited = [int(n) for m in MARKER.finditer(sentence) for n in re.findall(r"\d+", m.group(1))]
         if cited and all(is_supported([plain], passages[n - 1].text) for n in cited):
             out.append(sentence)

@@ -18,7 +18,6 @@ the article's own words, so it cannot drift), and answers spanning two sentences
 """
 
 import bisect
-import calendar
 import math
 import re
 import threading
@@ -26,12 +25,12 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from wordfreq import zipf_frequency
 
+from rag.answer.facts import CALENDAR_WORDS, WEEKDAYS, canonical, is_duration
 from rag.answer.generate import REFUSAL, Draft
-from rag.answer.question import NOUN_LABELS, TIME_UNITS, Question, Term, analyse_question
+from rag.answer.question import NOUN_LABELS, Question, Term, analyse_question
 from rag.answer.text import fold
 from rag.nlp import Annotation, Entity, Token, annotate
 from rag.schema import Conflict, Passage
@@ -68,29 +67,14 @@ KEEP_ANNOTATIONS = 256  # documents whose parsed annotation each process keeps (
 Annotations = Callable[[Sequence[Passage]], list[Annotation]]
 
 
-_WEEKDAYS = frozenset(fold(name) for name in calendar.day_name)
-_CALENDAR = frozenset(
-    fold(name) for name in (*calendar.month_name, *calendar.month_abbr, *calendar.day_name) if name
-)
-
-
-def is_duration(text: str) -> bool:
-    """Whether a DATE entity is a length of time ("60 days", "two-month") rather than a point
-    in time ("March 2020", "Monday"): spaCy labels both DATE."""
-    words = re.findall(r"[a-z]+|\d+", fold(text))
-    has_unit = any(w.rstrip("s") in TIME_UNITS for w in words)
-    has_point = any(w in _CALENDAR or (w.isdigit() and len(w) == 4) for w in words)
-    return has_unit and not has_point
-
-
 def date_precision(text: str) -> float:
     """How precisely a DATE entity pins a point in time: 1 for a day of a month of a year,
     less for a year, a month or a weekday, 0 for "this month" or "a week ago"."""
     words = re.findall(r"[a-z]+|\d+", fold(text))
     year = any(w.isdigit() and len(w) == 4 for w in words)
-    month = any(w in _CALENDAR and w not in _WEEKDAYS for w in words)
+    month = any(w in CALENDAR_WORDS and w not in WEEKDAYS for w in words)
     day = month and any(w.isdigit() and len(w) <= 2 for w in words)
-    weekday = any(w in _WEEKDAYS for w in words)
+    weekday = any(w in WEEKDAYS for w in words)
     return min(1.0, 0.5 * year + 0.3 * month + 0.2 * day + 0.3 * weekday)
 
 
@@ -227,27 +211,6 @@ def _matches(term: Term, tokens: Sequence[Token], text_of: Callable[[Token], str
         for i, t in enumerate(tokens)
         if _related(lemma, t.lemma) or _related(word, fold(text_of(t)))
     ]
-
-
-@lru_cache(maxsize=4096)
-def _date_key(text: str) -> str:
-    import dateparser
-
-    parsed = dateparser.parse(text, languages=["en"], settings={"PREFER_DAY_OF_MONTH": "first"})
-    return parsed.date().isoformat() if parsed else fold(text)
-
-
-def canonical(text: str, label: str) -> str:
-    """A value in a form that makes two spellings of it equal ("Nov. 29" = "November 29")."""
-    folded = re.sub(r"^the\s+", "", fold(text)).strip(" .,'\"")
-    if label == "DATE" and is_duration(text):  # "60-day" = "60 days"
-        words = re.findall(r"[a-z]+|\d+", folded)
-        return " ".join(w[:-1] if w[:-1] in TIME_UNITS else w for w in words)
-    if label in ("DATE", "TIME") and re.search(r"\d", text) and re.search(r"[A-Za-z]", text):
-        return _date_key(text)
-    if label == "PERSON":
-        return folded.split()[-1] if folded.split() else folded  # people go by surname
-    return re.sub(r"(?<=\d),(?=\d{3})", "", folded)
 
 
 def score(features: dict[str, float]) -> float:
