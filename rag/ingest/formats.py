@@ -7,8 +7,8 @@ JSON Lines and CSV exports give one article per record. Every article is built b
 
 `.pdf` articles record where each page starts, so chunks and citations name their page.
 
-Deliberately left out: fetching URLs, OCR of scanned PDFs, authors (an `Article` has no
-field for them) and spreadsheets.
+Deliberately left out: fetching URLs, OCR of scanned PDFs, an author field of export
+records (a byline line in their text is read, as for plain text) and spreadsheets.
 """
 
 import codecs
