@@ -495,6 +495,62 @@ def test_upload_files_reports_each_record(admin: TestClient) -> None:
     assert_error(wrong, 422)
 
 
+def test_upload_names_the_fields_of_export_records(admin: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    csv_export = (
+        "key,headline,when,link,body\n"
+        "ayacucho-1,Ayacucho rations water,2025-02-11,https://news.example/ay,"
+        '"Ayacucho will ration water for 30 days from Monday, the utility said."\n'
+    )
+    jsonl_export = json.dumps(
+        {
+            "key": "puno-1",
+            "headline": "Puno fair",
+            "when": "2025-03-01",
+            "body": "The Puno fair will open for 12 days in March.",
+        }
+    )
+    files = [
+        ("files", ("feed.csv", csv_export.encode(), "text/csv")),
+        ("files", ("feed.jsonl", jsonl_export.encode(), "application/x-ndjson")),
+    ]
+    named = {"text_field": "body", "title_field": "headline", "date_field": "when",
+             "url_field": "link", "id_field": "key"}  # fmt: skip
+    # Without field names the CSV has no `text` column and the record no `text` field.
+    plain = admin.post("/api/documents/files", files=files, headers=auth).json()
+    assert plain["counts"]["created"] == 0 and plain["counts"]["skipped"] == 2
+    assert "no 'text' column" in plain["files"][0]["records"][0]["reason"]
+
+    response = admin.post("/api/documents/files", files=files, data=named, headers=auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["counts"] == {"created": 2, "updated": 0, "unchanged": 0, "skipped": 0}
+    ids = [r["doc_id"] for f in body["files"] for r in f["records"]]
+    assert ids == ["ayacucho-1", "puno-1"]
+    stored = admin.get("/api/documents/ayacucho-1").json()
+    assert stored["title"] == "Ayacucho rations water" and stored["published"] == "2025-02-11"
+    assert stored["url"] == "https://news.example/ay"
+    assert stored["text"].startswith("Ayacucho will ration water for 30 days")
+    puno = admin.get("/api/documents/puno-1").json()
+    assert puno["title"] == "Puno fair" and puno["published"] == "2025-03-01"
+
+    # Blank, space-padded or over-long names are refused before anything is read.
+    before = len(admin.get("/api/documents").json())
+    for field in named:
+        for bad in ("   ", " body", "body\n", "f" * 101):
+            refused = admin.post("/api/documents/files", files=files[:1],
+                                 data={field: bad}, headers=auth)  # fmt: skip
+            assert field in assert_error(refused, 422, "invalid_request"), (field, bad)
+    assert len(admin.get("/api/documents").json()) == before
+    longest = admin.post("/api/documents/files", files=files[:1],
+                         data={"text_field": "f" * 100}, headers=auth)  # fmt: skip
+    assert longest.status_code == 200 and longest.json()["counts"]["skipped"] == 1
+    # An empty value is an unfilled form field: the default name, as HTML forms send it.
+    empty = admin.post("/api/documents/files", files=files[:1], data={"text_field": ""},
+                       headers=auth).json()  # fmt: skip
+    assert "no 'text' column" in empty["files"][0]["records"][0]["reason"]
+
+
 def test_upload_counts_against_the_body_limit(admin: TestClient) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     big = ("files", ("big.txt", b"word " * 420_000, "text/plain"))  # 2.1 MB > 2 MB

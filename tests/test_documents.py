@@ -119,3 +119,87 @@ def test_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "notes.pdf").write_text("x")
     with pytest.raises(InvalidInput):
         find_article_files(tmp_path)
+
+
+# -- bylines (small hand-written articles; no rule names anyone) -------------------------
+
+BODY = (
+    "The river rose two metres overnight, the water authority said on Sunday.\n\n"
+    "By Monday the river had risen to its highest level in forty years."
+)
+
+
+@pytest.mark.parametrize(
+    ("byline", "author", "outlet"),
+    [
+        ("By Jane Smith", "Jane Smith", None),
+        ("By Jane Smith and John Doe", "Jane Smith; John Doe", None),
+        ("By Jane Smith, John Doe and Ann Lee", "Jane Smith; John Doe; Ann Lee", None),
+        ("By Jane Smith, Reuters", "Jane Smith", "Reuters"),
+        ("By Jane Smith | Reuters", "Jane Smith", "Reuters"),
+        ("By Jane Smith - Valley Herald", "Jane Smith", "Valley Herald"),
+        ("By Jane Smith and John Doe, Valley Herald", "Jane Smith; John Doe", "Valley Herald"),
+        ("BY JANE SMITH", "JANE SMITH", None),
+        ("By: Ana de la Cruz", "Ana de la Cruz", None),
+        ("By Jane Smith, Staff Writer", "Jane Smith", None),  # a job title, not an outlet
+    ],
+)
+def test_byline_sets_author_and_outlet_and_leaves_the_body(
+    byline: str, author: str, outlet: str | None
+) -> None:
+    raw = f"Floods close the valley road\n{byline}\n\n{BODY}\n"
+    a = parse_article("flood", raw)
+    assert a.author == author and a.outlet == outlet
+    assert a.title == "Floods close the valley road"
+    assert a.text == f"Floods close the valley road\n\n{BODY}"  # only the byline line went
+    assert byline not in a.text
+
+
+def test_byline_after_a_date_line_and_without_a_title() -> None:
+    a = parse_article("d", f"date 2024-05-02\nBy Jane Smith | Reuters\n\n{BODY}")
+    assert a.published == date(2024, 5, 2) and a.author == "Jane Smith"
+    assert a.outlet == "Reuters" and a.text == BODY
+
+
+def test_source_line_outlet_wins_over_the_byline_one() -> None:
+    a = parse_article("s", f"By Jane Smith, Reuters\n\n{BODY}\n\nSource: Valley Herald")
+    assert a.outlet == "Valley Herald" and a.author == "Jane Smith"
+    given = parse_article("g", f"By Jane Smith, Reuters\n\n{BODY}", outlet="Given", author="X Y")
+    assert given.outlet == "Given" and given.author == "X Y"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "By Monday the river had risen.",
+        "By Tuesday, officials had left the town.",
+        "By March 3, 2024 the road was closed.",
+        "By the time the rain stopped, Jane Smith had left.",
+        "By Jane Smith, who covered the floods",
+        "By car and by train",
+        "By Monday Night",
+        "By Reuters",  # an outlet alone names no writer
+    ],
+)
+def test_sentences_starting_with_by_are_not_bylines(line: str) -> None:
+    raw = f"Floods close the valley road\n\n{line}\n\n{BODY}"
+    a = parse_article("flood", raw)
+    assert a.author is None and a.outlet is None
+    assert line in a.text
+
+
+def test_a_byline_further_down_is_story_text() -> None:
+    lines = "\n\n".join(f"Paragraph {n} of the story goes on." for n in range(1, 6))
+    a = parse_article("late", f"Road closed\n\n{lines}\n\nBy Jane Smith")
+    assert a.author is None and a.text.endswith("By Jane Smith")
+
+
+def test_chunk_spans_index_the_text_without_the_byline() -> None:
+    from rag.ingest.chunking import split_article
+
+    a = parse_article("flood", f"Floods close the valley road\nBy Jane Smith\n\n{BODY}")
+    assert a.author == "Jane Smith" and "Jane Smith" not in a.text
+    chunks = split_article(a, chunk_size=16, chunk_overlap=0)
+    assert len(chunks) > 1
+    for c in chunks:  # what citations quote: exact slices of the stored text
+        assert a.text[c.char_start : c.char_end] == c.text

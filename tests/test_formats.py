@@ -270,7 +270,8 @@ def test_chunks_store_the_page_they_start_on(
     (folder / "briefing.pdf").write_bytes(pages_pdf(BRIEFING))
     (folder / "plain.txt").write_text(STORY, encoding="utf-8")
     service.ingest_folder(folder)
-    article = formats.read_file(folder / "briefing.pdf")[0].article
+    [record] = formats.read_file(folder / "briefing.pdf")
+    article = record.article
     assert article is not None
     got = service.store.chunks.get(where={"doc_id": "briefing"}, include=["metadatas"])
     pages = {}
@@ -347,3 +348,97 @@ def test_html_author_language_and_url_reach_documents_and_citations(
     citation = citation_dict(answer.citations[0])
     assert citation["url"] == "https://news.example.org/ferry"
     assert citation["author"] == "Ana Ruiz"
+
+
+# -- a 10,000-record export -------------------------------------------------------------
+
+GOOD_RECORDS = 10_000
+# Line number -> (the line, what the report must say); the good records fill the rest.
+BAD_LINES: dict[int, tuple[bytes, str]] = {
+    17: (b'{"id": "cut", "text": "The council met', "not valid JSON"),
+    4242: (json.dumps({"id": "empty", "title": "No text"}).encode(), "no text in field 'text'"),
+    7001: (b'["a list", "not an object"]', "not a JSON object"),
+    9999: (b'{"text": "caf\xe9 closed"}', "not valid UTF-8"),
+}
+BLANK_LINE = 5000
+
+
+COUNCIL = "The council met on Tuesday and approved a new budget for the district"
+
+
+def council_story(n: int) -> str:
+    words = COUNCIL.split(" ")
+    return " ".join(words[(n + i) % len(words)] for i in range(120)) + f". Record {n} ends."
+
+
+def write_export(path: Path) -> dict[int, str]:
+    """A JSON Lines export of `GOOD_RECORDS` good records around the bad lines and one
+    blank line; returns the line number of each good record's id."""
+    ids: dict[int, str] = {}
+    n = 0
+    with path.open("wb") as out:
+        for line in range(1, GOOD_RECORDS + len(BAD_LINES) + 2):
+            if line in BAD_LINES:
+                out.write(BAD_LINES[line][0] + b"\n")
+                continue
+            if line == BLANK_LINE:
+                out.write(b"  \n")
+                continue
+            n += 1
+            ids[line] = f"r{n}"
+            record = {"id": f"r{n}", "title": f"Council record {n}", "date": "2024-01-02",
+                      "text": council_story(n)}  # fmt: skip
+            out.write(json.dumps(record).encode() + b"\n")
+    assert n == GOOD_RECORDS
+    return ids
+
+
+def test_a_10000_record_export_is_streamed_and_bad_lines_are_named(tmp_path: Path) -> None:
+    import tracemalloc
+
+    export = tmp_path / "big.jsonl"
+    ids = write_export(export)
+    size = export.stat().st_size
+    warm = tmp_path / "warm.jsonl"  # imports and regex caches are not the reader's memory
+    warm.write_text(json.dumps({"text": council_story(0)}) + "\n")
+    list(formats.read_file(warm))
+
+    good = 0
+    bad: dict[int, str] = {}
+    tracemalloc.start()
+    try:
+        for record in formats.read_file(export):  # nothing kept but counts and problems
+            assert record.line is not None
+            if record.article is None:
+                bad[record.line] = record.problem or ""
+                continue
+            assert record.article.doc_id == ids[record.line]
+            assert record.article.published == date(2024, 1, 2)
+            good += 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert good == GOOD_RECORDS
+    assert sorted(bad) == sorted(BAD_LINES)
+    for line, (_, reason) in BAD_LINES.items():
+        assert reason in bad[line], (line, bad[line])
+    # Reading the whole file at once would hold at least its size; a streaming reader
+    # holds about a line at a time.
+    assert size > 5_000_000 and peak < size / 20, (size, peak)
+
+
+def test_a_slice_of_the_big_export_is_ingested(service: RagService, tmp_path: Path) -> None:
+    # All 10,000 records through spaCy and the store take minutes on 2 shared CPUs (about
+    # 0.1 s each): the reading is tested above at full size, ingesting on its first lines.
+    ids = write_export(tmp_path / "big.jsonl")
+    folder = tmp_path / "slice"
+    folder.mkdir()
+    head = (tmp_path / "big.jsonl").read_bytes().split(b"\n")[:40]
+    (folder / "feed.jsonl").write_bytes(b"\n".join(head) + b"\n")
+    report = service.ingest_folder(folder)
+    assert report.created == [ids[n] for n in range(1, 41) if n in ids]
+    assert len(report.created) == 39
+    assert [name for name, _ in report.skipped] == ["feed.jsonl:17"]
+    stored = service.store.get_document("r20")
+    assert stored is not None and stored.title == "Council record 20"
+    assert service.store.get_text("r20") == council_story(20)

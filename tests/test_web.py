@@ -1,5 +1,6 @@
 """The web page in a real headless Chromium (Debian's, driven by Playwright) against `rag serve`."""
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -249,11 +250,32 @@ def test_add_articles_filter_by_outlet_and_date_then_delete(
     page.get_by_label("Outlet", exact=True).select_option("Valley Herald")
     expect(page.locator("#documents .doc")).to_have_count(1)
     expect(page.locator("#scope")).to_contain_text("1 of 7 documents")
-    ask(page, BRIDGE_Q)
+    with page.expect_request(lambda r: r.url.endswith("/api/chat")) as sent:
+        ask(page, BRIDGE_Q)
+    # The outlet goes by name, not as the ids of its documents.
+    assert json.loads(sent.value.post_data or "{}")["filters"] == {"outlets": ["Valley Herald"]}
     answer = last_answer(page)
     expect(answer.locator(".answer-text")).to_contain_text("9 weeks")
     expect(answer.locator(".sources")).to_contain_text("Vilcanota bridge delayed again")
     expect(answer.locator(".sources")).not_to_contain_text("in 14 weeks")
+
+    # The filters and the scope line survive a reload; clearing them clears what is stored.
+    page.get_by_label("Search titles").fill("bridge")
+    page.get_by_label("Published from").fill("2025-01-01")
+    page.reload()
+    expect(page.get_by_label("Outlet", exact=True)).to_have_value("Valley Herald")
+    expect(page.get_by_label("Search titles")).to_have_value("bridge")
+    expect(page.get_by_label("Published from")).to_have_value("2025-01-01")
+    expect(page.locator("#documents .doc")).to_have_count(1)
+    expect(page.locator("#scope")).to_contain_text("1 of 7 documents (outlet Valley Herald, from")
+    page.get_by_role("button", name="Clear filters").click()
+    expect(page.locator("#scope")).to_be_hidden()
+    assert page.evaluate("localStorage.getItem('news-rag.filters.v1')") is None
+    page.reload()
+    expect(page.locator("#documents .doc")).to_have_count(7)
+    expect(page.get_by_label("Outlet", exact=True)).to_have_value("")
+    expect(page.get_by_label("Search titles")).to_have_value("")
+    expect(page.locator("#scope")).to_be_hidden()
 
     # A date range instead: only the 2024 article is in range.
     page.get_by_label("Outlet", exact=True).select_option("")
@@ -285,6 +307,7 @@ def test_add_articles_filter_by_outlet_and_date_then_delete(
     expect(page.locator("#status")).to_contain_text("Deleted")
 
     # HTML, PDF and files of other types: each record's outcome is listed.
+    page.get_by_text("Add articles").click()  # closed again by the reload above
     page.get_by_label("Outlet (optional)").fill("")
     page.get_by_label("Published (optional)").fill("")
     page.get_by_label("Or choose files").set_input_files([

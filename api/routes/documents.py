@@ -29,6 +29,7 @@ from api.schemas import (
     UrlsIn,
     UrlsResult,
 )
+from rag.ingest.formats import ReadOptions
 from rag.public import DocumentPublic
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
@@ -37,6 +38,22 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
     403: {"model": ErrorBody, "description": "No RAG_ADMIN_TOKEN configured"},
 }
+
+
+MAX_FIELD_NAME_CHARS = 100
+# A record field's name: something to look up, so no blank or space-padded names (a
+# CSV header cell " body" is a different column from "body").
+_FIELD_NAME = r"^\S(?:.*\S)?$"
+
+
+def _field_name(what: str, default: str) -> Any:
+    """The form field (its bounds and docs) naming a field of export records."""
+    return Form(
+        min_length=1,
+        max_length=MAX_FIELD_NAME_CHARS,
+        pattern=_FIELD_NAME,
+        description=f"Field of `.jsonl`/`.csv` records holding the {what} (default: {default})",
+    )
 
 
 @router.get("", response_model=list[DocumentPublic])
@@ -110,6 +127,15 @@ def upload_files(
     published: Annotated[
         date | None, Form(description="Publication date of every article uploaded")
     ] = None,
+    text_field: Annotated[str | None, _field_name("article text", "text")] = None,
+    title_field: Annotated[str | None, _field_name("title", "title")] = None,
+    date_field: Annotated[
+        str | None, _field_name("publication date", "date, else published")
+    ] = None,
+    url_field: Annotated[str | None, _field_name("web address", "url")] = None,
+    id_field: Annotated[
+        str | None, _field_name("document id", "id, else <file stem>_<line>")
+    ] = None,
 ) -> UploadResult:
     """Add the articles of uploaded files (`.txt .md .html .htm .pdf .jsonl .csv`).
 
@@ -117,8 +143,19 @@ def upload_files(
     one per record of a `.jsonl`/`.csv` export. A file or record that cannot be used is
     `skipped` with the reason; the others go in. The document id is the file name's stem
     (or the record's `id`), so uploading a file again updates or keeps its document.
-    `outlet` and `published`, when given, replace what the files say.
+    `outlet` and `published`, when given, replace what the files say. `text_field` and
+    the other `*_field`s name the fields of export records, as `rag ingest --text-field`
+    and so on do; a name that is blank, padded with spaces or over
+    `MAX_FIELD_NAME_CHARS` characters is a 422.
     """
+    defaults = ReadOptions()
+    options = ReadOptions(
+        text_field=text_field or defaults.text_field,
+        title_field=title_field or defaults.title_field,
+        date_field=date_field,
+        url_field=url_field or defaults.url_field,
+        id_field=id_field or defaults.id_field,
+    )
     with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
         saved: list[tuple[Path, str]] = []
         for n, upload in enumerate(files, start=1):
@@ -128,7 +165,7 @@ def upload_files(
             with (folder / name).open("wb") as out:
                 shutil.copyfileobj(upload.file, out)
             saved.append((folder / name, name))
-        results = service.ingest_files(saved, outlet=outlet or None, published=published)
+        results = service.ingest_files(saved, options, outlet=outlet or None, published=published)
     outcomes = [
         FileOutcome(file=name, records=[RecordOutcome.model_validate(asdict(r)) for r in records])
         for (_, name), records in zip(saved, results, strict=True)

@@ -14,6 +14,7 @@ const CLOSEST_PASSAGES = 3; // shown with a refusal
 const MAX_DOC_IDS = 500; // the API's limit for filters.doc_ids
 const MAX_STORED_TURNS = 50; // older turns are not kept across a reload
 const CONVERSATION_KEY = "news-rag.conversation.v1"; // localStorage
+const FILTERS_KEY = "news-rag.filters.v1"; // localStorage: the documents panel's filters
 const TOKEN_KEY = "news-rag.admin-token"; // sessionStorage: gone when the tab closes
 
 const $ = (id) => document.getElementById(id);
@@ -24,6 +25,9 @@ const state = {
   docs: new Map(),
   texts: new Map(),
   selected: new Set(), // documents ticked for questions
+  // The outlet restored from storage, until the outlet menu (filled once the documents
+  // are loaded) can show it; null once it has.
+  restoredOutlet: null,
 };
 
 function el(tag, className, text) {
@@ -110,6 +114,42 @@ function loadConversation() {
   for (const turn of state.turns) renderTurn(turn);
 }
 
+// The filters (not the ticked documents, whose ids may be gone) survive a reload.
+function saveFilters() {
+  const store = storage("local");
+  if (!store) return;
+  const saved = {
+    search: $("doc-search").value,
+    outlet: state.restoredOutlet ?? $("doc-outlet").value,
+    from: $("date-from").value,
+    to: $("date-to").value,
+  };
+  try {
+    if (Object.values(saved).some(Boolean)) store.setItem(FILTERS_KEY, JSON.stringify(saved));
+    else store.removeItem(FILTERS_KEY);
+  } catch {
+    // Quota exceeded: the filters still apply, they are just not kept.
+  }
+}
+
+function loadFilters() {
+  const store = storage("local");
+  const raw = store && store.getItem(FILTERS_KEY);
+  if (!raw) return;
+  let saved;
+  try {
+    saved = JSON.parse(raw);
+  } catch {
+    store.removeItem(FILTERS_KEY);
+    return;
+  }
+  const text = (value) => (typeof value === "string" ? value : "");
+  $("doc-search").value = text(saved.search);
+  $("date-from").value = text(saved.from);
+  $("date-to").value = text(saved.to);
+  state.restoredOutlet = text(saved.outlet);
+}
+
 function adminToken() {
   const store = storage("session");
   return (store && store.getItem(TOKEN_KEY)) || $("admin-token").value.trim();
@@ -147,7 +187,7 @@ function addNote(text, kind) {
 function filterValues() {
   return {
     search: $("doc-search").value.trim().toLowerCase(),
-    outlet: $("doc-outlet").value,
+    outlet: state.restoredOutlet ?? $("doc-outlet").value,
     from: $("date-from").value,
     to: $("date-to").value,
   };
@@ -177,9 +217,10 @@ function chatFilters() {
   const docs = scopeDocs(f);
   if (docs && !docs.length) throw new Error("no document matches the filters: clear or change them");
   const filters = {};
-  if (state.selected.size || f.outlet) {
-    filters.doc_ids = docs.map((d) => d.doc_id).slice(0, MAX_DOC_IDS);
-  }
+  // The outlet goes by name (the API matches it against every document of the outlet,
+  // any number of them); only ticked documents go as ids.
+  if (state.selected.size) filters.doc_ids = docs.map((d) => d.doc_id).slice(0, MAX_DOC_IDS);
+  if (f.outlet) filters.outlets = [f.outlet];
   if (f.from) filters.published_from = f.from;
   if (f.to) filters.published_to = f.to;
   return Object.keys(filters).length ? filters : undefined;
@@ -246,7 +287,8 @@ function renderDocuments() {
 
 function renderOutlets() {
   const select = $("doc-outlet");
-  const current = select.value;
+  const current = state.restoredOutlet ?? select.value;
+  state.restoredOutlet = null; // an outlet no document has any more is dropped
   const outlets = [...new Set([...state.docs.values()].map((d) => d.outlet).filter(Boolean))].sort();
   const first = el("option", null, "All outlets");
   first.value = "";
@@ -279,7 +321,9 @@ function clearFilters() {
   $("doc-outlet").value = "";
   $("date-from").value = "";
   $("date-to").value = "";
+  state.restoredOutlet = null;
   state.selected.clear();
+  saveFilters();
   renderDocuments();
   $("doc-search").focus();
 }
@@ -784,6 +828,7 @@ function exportMarkdown() {
 
 document.addEventListener("DOMContentLoaded", () => {
   renderExamples();
+  loadFilters();
   loadDocuments();
   loadConversation();
   const stored = storage("session");
@@ -796,7 +841,10 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("add-form").addEventListener("submit", addArticles);
   for (const id of ["doc-search", "doc-outlet", "date-from", "date-to"]) {
-    $(id).addEventListener("input", renderDocuments);
+    $(id).addEventListener("input", () => {
+      renderDocuments();
+      saveFilters();
+    });
   }
   $("filter-clear").addEventListener("click", clearFilters);
   $("ask-form").addEventListener("submit", (event) => {

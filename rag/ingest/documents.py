@@ -1,4 +1,4 @@
-"""Read article files, strip web boilerplate and extract title, date and outlet.
+"""Read article files, strip web boilerplate and extract title, date, outlet and author.
 
 Deliberately left out: HTML, PDF and exports (`rag.ingest.formats` reads those), language
 detection, and guessing a date the text does not give. Cleaning removes whole lines
@@ -8,7 +8,7 @@ or paragraphs only, so every article sentence survives byte for byte.
 import calendar
 import re
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -189,11 +189,153 @@ def extract_outlet(raw: str) -> str | None:
     return None
 
 
-def _clean_body(raw: str) -> str:
-    """Cleaned story text: a leading date line and attribution lines dropped, then `clean_text`."""
+# -- bylines ---------------------------------------------------------------------------
+
+# A byline is looked for among the first lines of the story only: further down, a line
+# starting with "By" is story text ("By Monday the river had risen.").
+BYLINE_WINDOW = 4  # non-blank lines, after a leading date line
+BYLINE_MAX_CHARS = 120
+_BYLINE = re.compile(r"^\s*by:?\s+(?P<rest>\S.*?)\s*$", re.IGNORECASE)
+# What clearly ends the names and starts an organisation: "|" or a spaced dash.
+_ORG_SEPARATOR = re.compile(r"\s*\|\s*|\s+[—–-]\s+")
+_LIST_END = re.compile(r"(?:^|\s)(?:and|&)\s", re.IGNORECASE)
+_NAME_JOINER = re.compile(r"\s*,\s*(?:and\s+|&\s*)?|\s+(?:and|&)\s+", re.IGNORECASE)
+# Lowercase words that belong inside personal names ("Ana de la Cruz", "Ludwig van Beek").
+_NAME_PARTICLES = frozenset(
+    {"al", "bin", "da", "das", "de", "del", "della", "der", "di", "dos", "du", "el", "ibn",
+     "la", "le", "van", "von", "y"}
+)  # fmt: skip
+# A byline's first word never names a day or a month: "By Monday ...", "By March ...".
+_CALENDAR_WORDS = frozenset(_WEEKDAYS) | frozenset(_MONTHS)
+_INITIALISM = re.compile(r"(?:[A-Z]\.)+[A-Z]?\.?")
+_SENTENCE_MARKS = re.compile(r"[.!?;:]")
+# A trailing part naming the writer's job, not the outlet ("By Ana Ruiz, Staff Writer").
+_ROLE_WORDS = re.compile(
+    r"\b(?:writer|reporter|correspondent|editor|staff|contributor|columnist|journalist|"
+    r"producer|analyst|special to)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Byline:
+    """Who wrote an article and, when the byline names it apart, for which outlet."""
+
+    author: str  # several writers joined by "; ", as the HTML reader (trafilatura) does
+    outlet: str | None
+
+
+def _is_name(words: list[str]) -> bool:
+    """Two to five words, each capitalised (an initial counts) or a name particle
+    between them; the first not a weekday or month."""
+    if not 2 <= len(words) <= 5 or words[0].lower().rstrip(".") in _CALENDAR_WORDS:
+        return False
+    for i, word in enumerate(words):
+        letters = word.replace(".", "").replace("-", "").replace("'", "").replace("’", "")
+        if not letters.isalpha():
+            return False
+        inner = 0 < i < len(words) - 1
+        if not (word[0].isupper() or (inner and word.lower() in _NAME_PARTICLES)):
+            return False
+    return True
+
+
+def _names(text: str) -> list[str] | None:
+    """The personal names of "A", "A and B", "A, B and C" (or "&"); None if any part
+    is not a name."""
+    names = [n.strip() for n in _NAME_JOINER.split(text.strip().rstrip("."))]
+    if not names or len(names) > 6 or not all(_is_name(n.split()) for n in names):
+        return None
+    return names
+
+
+def _organisation(text: str) -> str | None:
+    """A trailing organisation: short, capitalised, not a sentence and not a job title.
+
+    Dots are allowed only in initialisms ("A.F.P.", "U.S. News"), and one at the end.
+    """
+    text = text.strip()
+    if text.endswith(".") and not _INITIALISM.fullmatch(text.split()[-1]):
+        text = text[:-1]
+    words = text.split()
+    if not 1 <= len(words) <= 8 or len(text) > 60 or not text[0].isupper():
+        return None
+    if not all(_INITIALISM.fullmatch(w) or not _SENTENCE_MARKS.search(w) for w in words):
+        return None
+    return None if _ROLE_WORDS.search(text) else text
+
+
+def parse_byline(line: str) -> Byline | None:
+    """A byline line: "By NAME[S]", optionally followed by ", ORG", " | ORG" or " - ORG".
+
+    NAMES are one to six personal names joined by commas, "and" or "&". After a comma,
+    the last part is an organisation unless the list ends "and NAME", so "By Ana Ruiz,
+    Ben Ode" reads Ben Ode as an outlet: a comma cannot tell a second writer from a
+    two-word outlet. A job title after the names ("Staff Writer") is dropped, not an
+    outlet. Lines that are sentences ("By Monday the river had risen.") are not bylines.
+    """
+    match = _BYLINE.match(line)
+    if not match or len(line.strip()) > BYLINE_MAX_CHARS:
+        return None
+    rest = match["rest"]
+    parts = _ORG_SEPARATOR.split(rest, maxsplit=1)
+    names: list[str] | None
+    org_text: str | None = None
+    if len(parts) == 2:
+        names, org_text = _names(parts[0]), parts[1]
+    else:
+        head, comma, tail = rest.rpartition(",")
+        # "A, B and C": the comma joins names; "A and B, ORG": it ends them.
+        listed = bool(_LIST_END.search(tail))
+        if comma and not listed:
+            names, org_text = _names(head), tail
+        else:
+            names = _names(rest)
+            if names is None and comma:  # "A, ORG and ORG"
+                names, org_text = _names(head), tail
+    if names is None:
+        return None
+    outlet = _organisation(org_text) if org_text else None
+    if org_text and outlet is None and not _ROLE_WORDS.search(org_text):
+        return None  # something other than an outlet or a job title follows: a sentence
+    return Byline("; ".join(names), outlet)
+
+
+def _byline_index(lines: Sequence[str]) -> tuple[int, Byline] | None:
+    """Where the byline is among the first `BYLINE_WINDOW` non-blank lines, and what it says."""
+    seen = 0
+    for i, line in enumerate(lines):
+        if not line.strip() or line == _PAGE_MARK:  # a PDF's page mark is not a line read
+            continue
+        byline = parse_byline(line)
+        if byline is not None:
+            return i, byline
+        seen += 1
+        if seen >= BYLINE_WINDOW:
+            return None
+    return None
+
+
+def _story_lines(raw: str) -> list[str]:
+    """The raw text's lines, a leading `date YYYY-MM-DD` line dropped."""
     body = _DATE_LINE.sub("", raw, count=1)
-    lines = body.replace("\r\n", "\n").split("\n")
-    # Attribution lines are metadata, not story text.
+    return body.replace("\r\n", "\n").split("\n")
+
+
+def extract_byline(raw: str) -> Byline | None:
+    """The byline near the top of an article (see `parse_byline`), if it has one."""
+    found = _byline_index(_story_lines(raw))
+    return found[1] if found else None
+
+
+def _clean_body(raw: str) -> str:
+    """Cleaned story text: a leading date line, a byline and attribution lines dropped,
+    then `clean_text`. They are metadata, not story text; whole lines go, so the text
+    left is the one citations' spans index."""
+    lines = _story_lines(raw)
+    found = _byline_index(lines)
+    if found is not None:
+        del lines[found[0]]
     lines = [ln for ln in lines if not (_SOURCE_LINE.match(ln) or _WITH_AGENCIES.match(ln))]
     return clean_text("\n".join(lines))
 
@@ -218,11 +360,10 @@ def parse_article(
     if "\x00" in raw:
         raise _binary(source or doc_id)
     text = _clean_body(raw)
-    return replace(
-        _article(doc_id, raw, text, title, published, outlet, source, url),
-        author=author,
+    return _article(
+        doc_id, raw, text, title, published, outlet, source, url, author=author,
         language=language,
-    )
+    )  # fmt: skip
 
 
 def _article(
@@ -235,18 +376,26 @@ def _article(
     source: str | None,
     url: str | None,
     pages: tuple[int, ...] = (),
+    *,
+    author: str | None = None,
+    language: str | None = None,
 ) -> Article:
+    """The article with metadata given, else read from the raw text: a `Source:` or
+    agency line names the outlet before a byline's organisation does."""
     if not text:
         raise InvalidInput(f"{doc_id}: no article text left after cleaning")
+    byline = extract_byline(raw)
     return Article(
         doc_id=doc_id,
         text=text,
         title=title or extract_title(text) or doc_id,
         published=published or extract_published(raw, text),
-        outlet=outlet or extract_outlet(raw),
+        outlet=outlet or extract_outlet(raw) or (byline.outlet if byline else None),
         source=source,
         url=url,
         pages=pages,
+        author=author or (byline.author if byline else None),
+        language=language,
     )
 
 

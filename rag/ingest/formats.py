@@ -7,15 +7,15 @@ JSON Lines and CSV exports give one article per record. Every article is built b
 
 `.pdf` articles record where each page starts, so chunks and citations name their page.
 
-Deliberately left out: fetching URLs, OCR of scanned PDFs, authors (an `Article` has no
-field for them) and spreadsheets.
+Deliberately left out: fetching URLs, OCR of scanned PDFs, an author field of export
+records (a byline line in their text is read, as for plain text) and spreadsheets.
 """
 
 import codecs
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import Message
@@ -48,7 +48,9 @@ class Record:
 
 
 # A reader raises `InvalidInput` when the whole file is unusable.
-Reader = Callable[[Path, ReadOptions], list[Record]]
+# A reader may return an iterator that reads as it goes (JSON Lines); every check that
+# refuses the whole file runs before it returns, so iterating raises no `InvalidInput`.
+Reader = Callable[[Path, ReadOptions], Iterable[Record]]
 
 
 def _binary(name: str) -> InvalidInput:
@@ -268,23 +270,61 @@ def _record(path: Path, line: int, fields: Mapping[str, object], options: ReadOp
     return Record(article, line)
 
 
-def read_jsonl(path: Path, options: ReadOptions) -> list[Record]:
-    """One article per JSON object line; blank lines are ignored, bad lines reported."""
-    records = []
-    # Split on "\n" only: JSON strings may hold U+2028 and other breaks `splitlines` cuts at.
-    for line, content in enumerate(read_text(path).split("\n"), start=1):
-        if not content.strip():
-            continue
-        try:
-            fields = json.loads(content)
-        except json.JSONDecodeError as exc:
-            records.append(Record(None, line, f"not valid JSON ({exc.msg})"))
-            continue
-        if not isinstance(fields, dict):
-            records.append(Record(None, line, "not a JSON object"))
-            continue
-        records.append(_record(path, line, fields, options))
-    return records
+# How much of an export is checked for NUL bytes before its records are read: enough to
+# tell a binary file (a PDF or image renamed) from JSON text, which has none.
+SNIFF_BYTES = 8192
+
+
+def read_jsonl(path: Path, options: ReadOptions) -> Iterator[Record]:
+    """One article per JSON object line; blank lines are ignored, bad lines reported.
+
+    Streams: the file is read line by line as the records are consumed, so memory holds
+    one line at a time, not the export (what the caller keeps of the articles aside). A
+    file whose first `SNIFF_BYTES` hold a NUL byte is binary and refused whole, here,
+    before any record; later, a line that is not UTF-8 or not a JSON object is one bad
+    record reported by its line number.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise InvalidInput(f"{path.name}: cannot read file ({exc.strerror})") from exc
+    if b"\x00" in head:
+        raise _binary(path.name)
+    return _jsonl_records(path, options)
+
+
+def _jsonl_records(path: Path, options: ReadOptions) -> Iterator[Record]:
+    line = 0
+    try:
+        with path.open("rb") as f:
+            # Binary lines end at b"\n" only: JSON strings may hold U+2028 and other
+            # breaks a text-mode reader or `splitlines` would cut at.
+            for line, raw in enumerate(f, start=1):
+                record = _jsonl_record(path, line, raw, options)
+                if record is not None:
+                    yield record
+    except OSError as exc:  # the disk failed mid-read: what was read stands
+        yield Record(None, line + 1, f"cannot read the rest of the file ({exc.strerror})")
+
+
+def _jsonl_record(path: Path, line: int, raw: bytes, options: ReadOptions) -> Record | None:
+    """One line of an export as a record, or why it is not one; None for a blank line."""
+    if line == 1:
+        raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Record(None, line, f"not valid UTF-8 (byte {exc.start} of the line)")
+    if not content.strip():
+        return None
+    try:
+        fields = json.loads(content)
+    except json.JSONDecodeError as exc:
+        return Record(None, line, f"not valid JSON ({exc.msg})")
+    if not isinstance(fields, dict):
+        return Record(None, line, "not a JSON object")
+    return _record(path, line, fields, options)
 
 
 def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str] | csv.Error]]:
@@ -335,8 +375,9 @@ READERS: dict[str, Reader] = {
 SUFFIXES = tuple(READERS)
 
 
-def read_file(path: Path, options: ReadOptions | None = None) -> list[Record]:
-    """The articles of one file, read by the reader of its suffix."""
+def read_file(path: Path, options: ReadOptions | None = None) -> Iterable[Record]:
+    """The articles of one file, read by the reader of its suffix: a list, or for JSON
+    Lines an iterator that reads the file as it is consumed (iterate it once)."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise InvalidInput(f"{path.name}: unsupported file type; use one of {', '.join(SUFFIXES)}")
