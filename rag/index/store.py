@@ -23,6 +23,7 @@ store state than the current one (a crash between the two writes, a missing file
 """
 
 import logging
+import shutil
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -386,6 +387,7 @@ class Store:
                             self.lexical.path, exc)  # fmt: skip
                 self.lexical.reset()
                 held = {}
+            shutil.rmtree(self.data_dir / "lexical", ignore_errors=True)  # the bm25s format
             live = self.live_hashes()
             for doc_id in held.keys() - live.keys():
                 self.lexical.delete(doc_id)
