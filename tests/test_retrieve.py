@@ -200,3 +200,18 @@ def test_a_missing_damaged_or_lagging_lexical_index_is_repaired(
     else:
         assert sum(reads) == len(repaired.documents())
     assert repaired.store.lexical.state() == repaired.store.state()
+
+
+def test_words_in_too_many_chunks_are_left_to_the_dense_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.index import lexical
+
+    index = LexicalIndex(tmp_path / "lexical.sqlite")
+    index.put("a", "v1", [_node("a0", "a", "Harbour boats."), _node("a1", "a", "Harbour ferry.", 1),
+                          _node("a2", "a", "Harbour cranes.", 2)])  # fmt: skip
+    monkeypatch.setattr(lexical, "MAX_POSTINGS", 2)
+    # "harbour" is in 3 chunks: only "ferry" is searched, so the cost stays bounded.
+    assert [i for i, _ in index.search("harbour ferry", 5)] == ["a1"]
+    # When every word is that frequent, the rarest one is still searched.
+    assert {i for i, _ in index.search("harbour", 5)} == {"a0", "a1", "a2"}

@@ -16,8 +16,10 @@ was current before, so a write this index missed (a crash between the two, a wri
 that bypassed it, an index deleted or damaged) leaves the state behind and the next
 `Store.sync_lexical` repairs it from Chroma, document by document.
 
-Scores are SQLite's `bm25()` (k1 1.2, b 0.75) over the query's words, stop words left
-out. Left out: phrase and prefix queries, per-field weights.
+What is indexed is each chunk's article title and its text. Scores are SQLite's `bm25()`
+(k1 1.2, b 0.75) over the query's words, stop words and words found in more than
+`MAX_POSTINGS` chunks left out, so a question reads at most a bounded number of postings
+per word whatever the corpus size. Left out: phrase and prefix queries, field weights.
 """
 
 import json
@@ -30,10 +32,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 from llama_index.core.schema import (
     BaseNode,
-    MetadataMode,
     NodeRelationship,
     RelatedNodeInfo,
     TextNode,
@@ -41,7 +43,7 @@ from llama_index.core.schema import (
 
 log = logging.getLogger(__name__)
 
-FORMAT = "2"  # bumped when the schema or tokenizer changes: an older file is rebuilt
+FORMAT = "3"  # bumped when the schema or what is indexed changes: an older file is rebuilt
 WORDS = re.compile(r"\w\w+")
 STOPWORDS = frozenset(STOPWORDS_EN)
 _SCHEMA = """
@@ -59,13 +61,30 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id, chunk_index);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     body, tokenize = 'porter unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
 """
+# A query word found in more chunks than this is left out of the lexical search (the
+# dense search still sees it): scoring its postings would make a question's cost grow
+# with the corpus, for a word whose BM25 weight is low there anyway. Small corpora have
+# no such word; if every word of a query has, the rarest one is searched.
+MAX_POSTINGS = 2000
+STEM = Stemmer.Stemmer("porter")  # the algorithm of FTS5's `porter` tokenizer
 
 
-def match_query(text: str) -> str | None:
-    """An FTS5 query matching any of the text's words (stop words left out), or None."""
-    words = [w for w in dict.fromkeys(WORDS.findall(text.lower())) if w not in STOPWORDS]
+def query_words(text: str) -> list[str]:
+    """The words of a query, lower-case, each once, stop words left out."""
+    return [w for w in dict.fromkeys(WORDS.findall(text.lower())) if w not in STOPWORDS]
+
+
+def match_query(words: Sequence[str]) -> str | None:
+    """An FTS5 query matching any of the words, or None for none."""
     return " OR ".join(f'"{w}"' for w in words) or None
+
+
+def body(node: BaseNode) -> str:
+    """What BM25 indexes of a chunk: its article's title and its text."""
+    title = str(node.metadata.get("title") or "")
+    return f"{title}\n{node.get_content()}" if title else node.get_content()
 
 
 def _node(data: str) -> BaseNode:
@@ -162,8 +181,8 @@ class LexicalIndex:
                     (node.node_id, doc_id, int(meta.get("chunk_index", 0)),
                      int(meta.get("published_ord") or 0), data),
                 )  # fmt: skip
-                body = node.get_content(metadata_mode=MetadataMode.EMBED)
-                conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (cur.lastrowid, body))
+                conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)",
+                             (cur.lastrowid, body(node)))  # fmt: skip
             conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, version))
             self._advance(conn, state)
 
@@ -204,7 +223,7 @@ class LexicalIndex:
         """The `k` best chunk ids by BM25 (score, higher is better), filters applied in the
         search: only these documents; `published_ord` from/to (undated chunks never match
         a date bound)."""
-        expression = match_query(query)
+        expression = match_query(self._searchable(query_words(query)))
         if expression is None or k <= 0:
             return []
         sql = ["SELECT c.chunk_id, -bm25(fts) AS score FROM fts JOIN chunks c ON c.row = fts.rowid",
@@ -222,6 +241,18 @@ class LexicalIndex:
         sql.append("ORDER BY bm25(fts) LIMIT ?")
         args.append(k)
         return [(str(i), float(s)) for i, s in self._db().execute(" ".join(sql), args)]
+
+    def _searchable(self, words: list[str]) -> list[str]:
+        """The words worth a posting-list scan: those in at most `MAX_POSTINGS` chunks
+        (by FTS5's own vocabulary), else the rarest one."""
+        if not words:
+            return []
+        stems = {w: STEM.stemWord(w) for w in words}
+        marks = ",".join("?" * len(stems))
+        sql = f"SELECT term, doc FROM fts_vocab WHERE term IN ({marks})"
+        counts = dict(self._db().execute(sql, list(set(stems.values()))).fetchall())
+        kept = [w for w in words if counts.get(stems[w], 0) <= MAX_POSTINGS]
+        return kept or [min(words, key=lambda w: counts.get(stems[w], 0))]
 
     def nodes(self, chunk_ids: Sequence[str]) -> dict[str, BaseNode]:
         """The chunks held here among `chunk_ids` (an id missing is not live)."""
