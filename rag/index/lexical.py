@@ -248,9 +248,9 @@ class LexicalIndex:
         if not words:
             return []
         stems = {w: STEM.stemWord(w) for w in words}
-        marks = ",".join("?" * len(stems))
-        sql = f"SELECT term, doc FROM fts_vocab WHERE term IN ({marks})"
-        counts = dict(self._db().execute(sql, list(set(stems.values()))).fetchall())
+        terms = sorted(set(stems.values()))  # "win" and "wins" are one term
+        sql = f"SELECT term, doc FROM fts_vocab WHERE term IN ({','.join('?' * len(terms))})"
+        counts = dict(self._db().execute(sql, terms).fetchall())
         kept = [w for w in words if counts.get(stems[w], 0) <= MAX_POSTINGS]
         return kept or [min(words, key=lambda w: counts.get(stems[w], 0))]
 
