@@ -19,7 +19,6 @@ from rag.answer.guarantee import guarantee
 from rag.config import Settings
 from rag.errors import EmptyIndex, InvalidInput, NotFound, RagError
 from rag.index.embed import Embedder, index_name, make_embedder
-from rag.index.lexical import open_index
 from rag.index.retrieve import Filters, HybridRetriever
 from rag.index.store import Store
 from rag.ingest.chunking import count_tokens
@@ -160,16 +159,9 @@ class RagService:
             self.refresh_lexical()
 
     def refresh_lexical(self) -> None:
-        """Bring the saved lexical index up to the store's version, here, after a write,
-        so that questions (in this process or another worker) only load it.
-
-        `add_article` leaves it to the next question (or the next call of this), so a
-        loop adding many articles does not rebuild BM25 after each.
-        """
-        if "retriever" in self.__dict__:
-            self.retriever.refresh()
-        else:  # e.g. `rag ingest`: no need to build the retriever (or load a model)
-            open_index(self.store)
+        """Repair the lexical index if it lags the store (after a crash, or writes that
+        bypassed it); O(1) when it does not. Each write updates it in place already."""
+        self.store.sync_lexical()
 
     def add_article(self, article: Article) -> tuple[Outcome, int]:
         """Ingest one parsed article; returns the outcome and chunks written."""

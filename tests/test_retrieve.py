@@ -1,14 +1,15 @@
 """Hybrid retrieval on the real seeded index: fusion, filters, BM25 caching."""
 
-import shutil
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from rag.config import load_settings
 from rag.errors import InvalidInput
-from rag.index import lexical
+from rag.index.lexical import LexicalIndex
 from rag.index.retrieve import Filters
 from rag.index.store import Store
 from rag.service import RagService
@@ -54,14 +55,6 @@ def test_bad_filters_and_top_k(seeded_service: RagService) -> None:
         seeded_service.retrieve("border", top_k=0)
 
 
-def test_bm25_index_is_built_once_per_index_version(seeded_service: RagService) -> None:
-    retriever = seeded_service.retriever
-    seeded_service.retrieve("Tacna")
-    built = retriever._index
-    seeded_service.retrieve("Arica")
-    assert retriever._index is built
-
-
 def test_filters_as_a_chroma_where_clause() -> None:
     assert Filters().where() is None
     assert Filters(doc_ids=("a",)).where() == {"doc_id": {"$in": ["a"]}}
@@ -72,115 +65,153 @@ def test_filters_as_a_chroma_where_clause() -> None:
 
 
 def test_lexical_search_takes_only_the_top_candidates_with_the_filters_inside(
-    seeded_service: RagService, monkeypatch: pytest.MonkeyPatch
+    seeded_service: RagService,
 ) -> None:
     retriever = seeded_service.retriever
-    index = retriever.refresh()
-    assert index.bm25 is not None
-    bm25 = index.bm25
-    calls: list[dict[str, object]] = []
-    original = bm25.retrieve
-
-    def spy(*args: object, **kwargs: object) -> object:
-        calls.append(kwargs)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(bm25, "retrieve", spy)
+    lexical = seeded_service.store.lexical
     doc = seeded_service.documents()[0].doc_id
-    hits = retriever._lexical(index, "state of emergency border", Filters(doc_ids=(doc,)))
-    assert hits and {index.node(row).ref_doc_id for row, _ in hits} == {doc}
-    (call,) = calls
-    assert call["k"] == min(retriever.candidates, len(retriever.nodes()))
-    mask = call["weight_mask"]
-    assert mask is not None and int(mask.sum()) == sum(  # type: ignore[attr-defined]
-        n.ref_doc_id == doc for n in retriever.nodes()
-    )
+    hits = retriever._lexical("state of emergency border", Filters(doc_ids=(doc,)))
+    assert hits and len(hits) <= retriever.candidates
+    assert {n.ref_doc_id for n in lexical.nodes([i for i, _ in hits]).values()} == {doc}
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    everything = retriever._lexical("border", Filters())
+    assert len(everything) == retriever.candidates  # the top ones only
     undated = Filters(published_from=date(1900, 1, 1))  # a date range leaves out undated
     dated = {d.doc_id for d in seeded_service.documents() if d.published}
-    hits = retriever._lexical(index, "border", undated)
-    assert {index.node(row).ref_doc_id for row, _ in hits} <= dated
+    hits = retriever._lexical("border", undated)
+    assert hits and {n.ref_doc_id for n in lexical.nodes([i for i, _ in hits]).values()} <= dated
 
 
-# -- the persistent lexical index (rag.index.lexical) ---------------------------------
+# -- the lexical index (rag.index.lexical, SQLite FTS5) -------------------------------
 
 
-def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    built: list[str] = []
-    original = lexical.build
-
-    def counting(store: Store, version: str) -> Path:
-        built.append(version)
-        return original(store, version)
-
-    monkeypatch.setattr(lexical, "build", counting)
-    return built
+def _node(chunk_id: str, doc_id: str, text: str, index: int = 0) -> TextNode:
+    node = TextNode(id_=chunk_id, text=text, metadata={"chunk_index": index})
+    node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=doc_id)
+    return node
 
 
-def test_the_lexical_index_is_saved_and_reloaded_without_rebuilding(
+def test_lexical_index_known_answers(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "lexical.sqlite")
+    assert index.empty() and index.search("anything", 5) == []
+    index.put(
+        "a",
+        "v1",
+        [
+            _node("a0", "a", "The ferry to Taquile left at dawn."),
+            _node("a1", "a", "Fishermen counted boats in the harbour.", 1),
+        ],
+    )
+    index.put("b", "v1", [_node("b0", "b", "Harbour fees rise as boats crowd the harbour "
+                                           "and the harbour master resigns.")])  # fmt: skip
+    # The rare word finds its one chunk; stemming matches "boat" to "boats".
+    assert [i for i, _ in index.search("Taquile", 5)] == ["a0"]
+    assert {i for i, _ in index.search("boat", 5)} == {"a1", "b0"}
+    # More occurrences of a term score higher (BM25), and only k come back.
+    assert [i for i, _ in index.search("harbour", 1)] == ["b0"]
+    assert index.search("the and of", 5) == []  # stop words only
+    assert [i for i, _ in index.search("boats", 5, doc_ids=["a"])] == ["a1"]
+    assert [n.node_id for n in index.document_nodes("a")] == ["a0", "a1"]
+    # Replacing a document replaces its chunks; deleting removes them.
+    index.put("a", "v2", [_node("a9", "a", "The Taquile ferry is cancelled.")])
+    assert index.doc_versions() == {"a": "v2", "b": "v1"}
+    assert [i for i, _ in index.search("Taquile", 5)] == ["a9"]
+    assert set(index.nodes(["a0", "a9", "zz"])) == {"a9"}
+    index.delete("a")
+    assert index.search("Taquile", 5) == [] and index.doc_versions() == {"b": "v1"}
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the documents whose chunks are read from Chroma to (re)build lexical entries."""
+    reads: list[int] = []
+    original = Store._live_nodes
+
+    def counting(self: Store, live: Any, doc_ids: Any = None) -> Any:
+        reads.append(len(doc_ids) if doc_ids is not None else len(live))
+        return original(self, live, doc_ids)
+
+    monkeypatch.setattr(Store, "_live_nodes", counting)
+    return reads
+
+
+def test_the_lexical_index_is_reopened_without_rebuilding(
     seeded_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = load_settings(data_dir=seeded_copy)
     first = RagService(settings)
     expected = first.retrieve("How long will the state of emergency in Tacna last?", top_k=8)
-    built = _count_builds(monkeypatch)
-    second = RagService(settings)  # another process or worker, same index version
+    reads = _count_reads(monkeypatch)
+    second = RagService(settings)  # another process or worker, same index
     again = second.retrieve("How long will the state of emergency in Tacna last?", top_k=8)
-    assert built == []
+    assert reads == []
     assert again == expected
-    folders = [p.name for p in (seeded_copy / "lexical").iterdir()]
-    assert folders == [lexical.key_of(second.store, second.store.version())]
-    assert second.retriever.refresh().bm25 is not None
+    assert second.store.lexical.state() == second.store.state()
 
 
-def test_lexical_retrieval_matches_llama_index_bm25(seeded_service: RagService) -> None:
-    from llama_index.retrievers.bm25 import BM25Retriever
-
-    nodes = seeded_service.store.live_nodes()
-    reference = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=10)
-    index = seeded_service.retriever.refresh()
-    assert [n.node_id for n in seeded_service.retriever.nodes()] == [n.node_id for n in nodes]
-    for query in ("state of emergency in Tacna", "Venezuelan migrants border", "governor"):
-        expected = [(h.node.node_id, round(float(h.score or 0), 5))
-                    for h in reference.retrieve(query)]  # fmt: skip
-        got = seeded_service.retriever._lexical(index, query, Filters())[:10]
-        assert [(index.node(r).node_id, round(s, 5)) for r, s in got] == expected[: len(got)]
-
-
-def test_a_write_makes_other_services_reload_the_saved_index(
+def test_a_write_updates_the_lexical_index_in_place_for_every_process(
     seeded_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = load_settings(data_dir=seeded_copy)
     writer, reader = RagService(settings), RagService(settings)
     reader.retrieve("border")
-    before = reader.retriever._index
-    built = _count_builds(monkeypatch)
+    held = writer.store.lexical.doc_versions()
+    reads = _count_reads(monkeypatch)
     writer.add_text("Zanzibar cloves harvest doubled this spring, the ministry said.",
                     doc_id="cloves", title="Cloves")  # fmt: skip
-    assert len(built) == 1  # in the writing service, once
     passages = reader.retrieve("Zanzibar cloves harvest")
-    assert reader.retriever._index is not before
-    assert len(built) == 1  # the reader loaded what the writer saved
     assert passages[0].doc_id == "cloves"
     writer.delete_document("cloves")
-    assert len(built) == 2
     assert all(p.doc_id != "cloves" for p in reader.retrieve("Zanzibar cloves harvest"))
-    assert len(built) == 2
+    assert reads == []  # nothing was read back from Chroma: only that document changed
+    assert reader.store.lexical.doc_versions() == held
 
 
-@pytest.mark.parametrize("damage", ["missing", "corrupt", "leftover"])
-def test_a_missing_or_damaged_lexical_index_is_rebuilt(
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "behind"])
+def test_a_missing_damaged_or_lagging_lexical_index_is_repaired(
     seeded_copy: Path, monkeypatch: pytest.MonkeyPatch, damage: str
 ) -> None:
     settings = load_settings(data_dir=seeded_copy)
-    expected = RagService(settings).retrieve("Venezuelan migrants in Tumbes")
-    (folder,) = (seeded_copy / "lexical").iterdir()
+    service = RagService(settings)
+    expected = service.retrieve("Venezuelan migrants in Tumbes")
+    path = service.store.lexical.path
+    service.store.lexical.close()
     if damage == "missing":
-        shutil.rmtree(folder)
+        for leftover in seeded_copy.glob(path.name + "*"):
+            leftover.unlink()
     elif damage == "corrupt":
-        (folder / "offsets.npy").write_bytes(b"not numpy")
-    else:  # a crash mid-build: a temporary folder, and no folder for the version
-        folder.rename(folder.with_name(".tmp-crashed"))
-    built = _count_builds(monkeypatch)
-    assert RagService(settings).retrieve("Venezuelan migrants in Tumbes") == expected
-    assert len(built) == 1
-    assert [p.name for p in (seeded_copy / "lexical").iterdir()] == [folder.name]
+        for leftover in seeded_copy.glob(path.name + "-*"):
+            leftover.unlink()
+        path.write_bytes(b"not a database" * 100)
+    else:  # a crash after the Chroma write, before the lexical one
+
+        def crash(*args: Any, **kwargs: Any) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(LexicalIndex, "put", crash)
+        with pytest.raises(KeyboardInterrupt):
+            service.add_text("Zanzibar cloves harvest doubled this spring.", doc_id="cloves")
+        monkeypatch.undo()
+    reads = _count_reads(monkeypatch)
+    repaired = RagService(settings)
+    assert repaired.retrieve("Venezuelan migrants in Tumbes") == expected
+    if damage == "behind":
+        assert reads == [1]  # only the document the crash left out
+        assert repaired.retrieve("Zanzibar cloves harvest")[0].doc_id == "cloves"
+    else:
+        assert sum(reads) == len(repaired.documents())
+    assert repaired.store.lexical.state() == repaired.store.state()
+
+
+def test_words_in_too_many_chunks_are_left_to_the_dense_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.index import lexical
+
+    index = LexicalIndex(tmp_path / "lexical.sqlite")
+    index.put("a", "v1", [_node("a0", "a", "Harbour boats."), _node("a1", "a", "Harbour ferry.", 1),
+                          _node("a2", "a", "Harbour cranes.", 2)])  # fmt: skip
+    monkeypatch.setattr(lexical, "MAX_POSTINGS", 2)
+    # "harbour" is in 3 chunks: only "ferry" is searched, so the cost stays bounded.
+    assert [i for i, _ in index.search("harbour ferry ferries", 5)] == ["a1"]
+    # When every word is that frequent, the rarest one is still searched.
+    assert {i for i, _ in index.search("harbour", 5)} == {"a0", "a1", "a2"}

@@ -1,234 +1,283 @@
-"""The persistent lexical index: BM25 over every live chunk, saved next to the Chroma data.
+"""The lexical index: BM25 over every live chunk, in SQLite's FTS5, next to the Chroma data.
 
-Home: `<RAG_DATA_DIR>/lexical/<key>/`, where the key names the catalogue collection and
-the store version (`Store.version()`, a write counter) it reflects. It holds the bm25s
-index (`bm25/`, loaded memory-mapped), the chunks' ids, documents and dates as numpy
-arrays (memory-mapped too) and the chunks themselves (`nodes.jsonl` plus byte offsets),
-so a process that opens it reads nothing from Chroma and keeps no chunk in memory until
-a question retrieves it.
+One file per collection, `<RAG_DATA_DIR>/lexical-<collection>.sqlite` (WAL mode), holds
+each live chunk's text (the `fts` full-text table, Porter-stemmed) and the chunk itself
+(`chunks`: id, document, `published_ord`, the node as JSON), plus which version of each
+document it holds (`docs`) and which store state it reflects (`meta`). FTS5 is an inverted index
+made for this: a document is added or replaced in one transaction without touching the
+others, a question reads only the posting lists of its own terms, and several processes
+(the `rag serve` workers, `rag ingest`) read and write one file safely. bm25s, used
+before, stores scores that depend on the whole corpus and cannot add a document to a
+saved index, so every write rebuilt it.
 
-Lifecycle: `open_index` loads the folder whose key is the current version. When there
-is none (a write happened, or the folder is missing or unreadable), it takes the
-store's write lock, so that the version cannot move and only one process builds, reads
-the live chunks from Chroma, builds BM25, writes the folder under a temporary name and
-renames it into place (atomic), then deletes older folders and leftovers of a crash.
-Other processes, such as the other `rag serve` workers, then only load the saved
-folder. A crash mid-ingest leaves either no folder for the new version (the next
-reader rebuilds it) or a complete one; a half-written one only exists under a
-temporary name and is removed by the next build.
+Writes come from `Store` (rag.index.store), holding its write lock, right after the
+Chroma write they mirror; each one also moves the recorded store state, but only if it
+was current before, so a write this index missed (a crash between the two, a writer
+that bypassed it, an index deleted or damaged) leaves the state behind and the next
+`Store.sync_lexical` repairs it from Chroma, document by document.
 
-What is incremental and what is not: the service rebuilds once after each write
-request (`RagService.add_text`, `delete_document`) and once after a whole
-`rag ingest` run, in the writing process, and saves the result; the rebuild itself
-reads and tokenizes every live chunk, because bm25s stores scores that depend on the
-corpus-wide IDF and average length and has no way to add a document to a saved index.
+What is indexed is each chunk's article title and its text. Scores are SQLite's `bm25()`
+(k1 1.2, b 0.75) over the query's words, stop words and words found in more than
+`MAX_POSTINGS` chunks left out, so a question reads at most a bounded number of postings
+per word whatever the corpus size. Left out: phrase and prefix queries, field weights.
 """
 
 import json
 import logging
-import os
-import shutil
-import uuid
-from dataclasses import dataclass
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import bm25s
-import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
 from llama_index.core.schema import (
     BaseNode,
-    MetadataMode,
     NodeRelationship,
     RelatedNodeInfo,
     TextNode,
 )
 
-from rag.index.store import Store
-
 log = logging.getLogger(__name__)
 
-FORMAT = 1
-STEMMER = Stemmer.Stemmer("english")
-TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # llama-index's BM25Retriever default
-STOPWORDS = "en"
+FORMAT = "3"  # bumped when the schema or what is indexed changes: an older file is rebuilt
+WORDS = re.compile(r"\w\w+")
+STOPWORDS = frozenset(STOPWORDS_EN)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    row INTEGER PRIMARY KEY,
+    chunk_id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL,
+    chunk_index INTEGER NOT NULL,
+    published INTEGER NOT NULL,
+    node TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id, chunk_index);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+    body, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
+"""
+# A query word found in more chunks than this is left out of the lexical search (the
+# dense search still sees it): scoring its postings would make a question's cost grow
+# with the corpus, for a word whose BM25 weight is low there anyway. Small corpora have
+# no such word; if every word of a query has, the rarest one is searched.
+MAX_POSTINGS = 2000
+STEM = Stemmer.Stemmer("porter")  # the algorithm of FTS5's `porter` tokenizer
 
 
-@dataclass
+def query_words(text: str) -> list[str]:
+    """The words of a query, lower-case, each once, stop words left out."""
+    return [w for w in dict.fromkeys(WORDS.findall(text.lower())) if w not in STOPWORDS]
+
+
+def match_query(words: Sequence[str]) -> str | None:
+    """An FTS5 query matching any of the words, or None for none."""
+    return " OR ".join(f'"{w}"' for w in words) or None
+
+
+def body(node: BaseNode) -> str:
+    """What BM25 indexes of a chunk: its article's title and its text."""
+    title = str(node.metadata.get("title") or "")
+    return f"{title}\n{node.get_content()}" if title else node.get_content()
+
+
+def _node(data: str) -> BaseNode:
+    fields = json.loads(data)
+    node = TextNode(id_=fields["id"], text=fields["text"], metadata=fields["metadata"])
+    node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=fields["doc_id"])
+    return node
+
+
 class LexicalIndex:
-    """One saved version of the lexical index, opened memory-mapped."""
+    """The FTS5 file of one data folder; safe to share between threads."""
 
-    key: str
-    version: str
-    bm25: bm25s.BM25 | None  # None for an empty index
-    doc_ids: np.ndarray  # per row (bytes, utf-8), rows sorted by document then chunk
-    published: np.ndarray  # per row: `published_ord`, 0 if undated
-    sorted_ids: np.ndarray  # the chunk ids, sorted (bytes), for `row`
-    sorted_rows: np.ndarray  # the row of each of `sorted_ids`
-    offsets: np.ndarray  # byte offsets of each row's node in `nodes`
-    nodes: np.ndarray  # `nodes.jsonl`, memory-mapped bytes
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
 
-    def __len__(self) -> int:
-        return len(self.doc_ids)
+    # -- connection -----------------------------------------------------------------
 
-    def row(self, chunk_id: str) -> int | None:
-        """The row of a chunk, or None if it is not in this version (binary search)."""
-        key = chunk_id.encode("utf-8")
-        i = int(np.searchsorted(self.sorted_ids, key))
-        if i < len(self.sorted_ids) and self.sorted_ids[i] == key:
-            return int(self.sorted_rows[i])
-        return None
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection, opened (and the schema made) on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+                found = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+                if found is None:
+                    conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+                elif found[0] != FORMAT:
+                    raise sqlite3.DatabaseError(f"format {found[0]}, not {FORMAT}")
+            except sqlite3.DatabaseError:
+                conn.close()
+                raise
+            self._local.conn = conn
+        return conn
 
-    def node(self, row: int) -> BaseNode:
-        """The chunk of a row, read from the memory-mapped file."""
-        data = json.loads(bytes(self.nodes[self.offsets[row] : self.offsets[row + 1]]))
-        node = TextNode(id_=data["id"], text=data["text"], metadata=data["metadata"])
-        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=data["doc_id"])
-        return node
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
-    def rows_of(self, doc_id: str) -> range:
-        """The rows of one document's chunks, in order (binary search)."""
-        key = doc_id.encode("utf-8")
-        lo = int(np.searchsorted(self.doc_ids, key, side="left"))
-        hi = int(np.searchsorted(self.doc_ids, key, side="right"))
-        return range(lo, hi)
+    def reset(self) -> None:
+        """Delete the file (damaged, or of another format); the next use makes it anew.
+        Call holding the store's write lock."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._db()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
-def tokenize(texts: list[str] | str) -> Any:
-    """Tokens as llama-index's BM25Retriever makes them (stemmed; stopwords for chunks)."""
-    if isinstance(texts, str):  # a query: no stopword list, as before
-        return bm25s.tokenize(texts, stemmer=STEMMER, token_pattern=TOKEN_PATTERN,
-                              show_progress=False)  # fmt: skip
-    return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=STEMMER,
-                          token_pattern=TOKEN_PATTERN, show_progress=False)  # fmt: skip
+    # -- state ----------------------------------------------------------------------
 
+    def state(self) -> str:
+        """The store state (`Store.state()`) this index reflects; "" when unknown."""
+        row = self._db().execute("SELECT value FROM meta WHERE key='state'").fetchone()
+        return str(row[0]) if row else ""
 
-def root(store: Store) -> Path:
-    """The folder that holds the saved versions."""
-    return store.data_dir / "lexical"
+    def doc_versions(self) -> dict[str, str]:
+        """doc_id -> the version of its chunks held here."""
+        return dict(self._db().execute("SELECT doc_id, version FROM docs").fetchall())
 
+    # -- writes (holding the store's write lock) ------------------------------------
 
-def key_of(store: Store, version: str) -> str:
-    """Folder name of a version: the catalogue's id (new if the collection is recreated,
-    so a counter that starts again never matches an old folder) and the counter."""
-    return f"{store.catalogue.id}-{version}"
+    def put(self, doc_id: str, version: str, nodes: Sequence[BaseNode],
+            state: tuple[str, str] | None = None) -> None:  # fmt: skip
+        """Replace one document's chunks with `nodes` (all of one `version`).
 
+        `state` is (state before the write, after it): the recorded state moves only if
+        it was the one before, so a write missed earlier stays visible to `sync`.
+        """
+        with self._write() as conn:
+            self._remove(conn, doc_id)
+            for node in nodes:
+                meta = node.metadata
+                data = json.dumps({"id": node.node_id, "doc_id": doc_id,
+                                   "text": node.get_content(), "metadata": meta})  # fmt: skip
+                cur = conn.execute(
+                    "INSERT INTO chunks (chunk_id, doc_id, chunk_index, published, node) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (node.node_id, doc_id, int(meta.get("chunk_index", 0)),
+                     int(meta.get("published_ord") or 0), data),
+                )  # fmt: skip
+                conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)",
+                             (cur.lastrowid, body(node)))  # fmt: skip
+            conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, version))
+            self._advance(conn, state)
 
-def open_index(store: Store) -> LexicalIndex:
-    """The lexical index of the store's current version: loaded if saved, else built."""
-    version = store.version()
-    loaded = _try_load(root(store) / key_of(store, version), version)
-    if loaded is not None:
-        return loaded
-    with store.writing():  # the version cannot move; other builders wait, then load
-        version = store.version()
-        folder = root(store) / key_of(store, version)
-        loaded = _try_load(folder, version)
-        if loaded is not None:
-            return loaded
-        if folder.exists():  # unreadable: rebuilt
-            log.warning("lexical index %s is unreadable; rebuilding it", folder)
-            shutil.rmtree(folder, ignore_errors=True)
-        build(store, version)
-        index = _load(folder, version)
-        _clean(root(store), keep=folder.name)
-        return index
+    def delete(self, doc_id: str, state: tuple[str, str] | None = None) -> None:
+        """Remove one document's chunks."""
+        with self._write() as conn:
+            self._remove(conn, doc_id)
+            self._advance(conn, state)
 
+    def set_state(self, state: str) -> None:
+        """Record that the index now reflects this store state (after a sync)."""
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('state', ?)", (state,))
 
-def build(store: Store, version: str) -> Path:
-    """Build and save the index of the live chunks (call holding the write lock)."""
-    nodes = store.live_nodes()
-    base = root(store)
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    if nodes:
-        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        bm25 = bm25s.BM25()
-        bm25.index(tokenize(texts), show_progress=False)
-        bm25.save(str(tmp / "bm25"), show_progress=False)
-    ids = [n.node_id.encode("utf-8") for n in nodes]
-    order = np.argsort(np.array(ids, dtype=bytes), kind="stable")
-    offsets = [0]
-    with open(tmp / "nodes.jsonl", "wb") as out:
-        for n in nodes:
-            line = json.dumps({"id": n.node_id, "doc_id": n.ref_doc_id or "",
-                               "text": n.get_content(), "metadata": n.metadata})  # fmt: skip
-            data = line.encode("utf-8") + b"\n"
-            out.write(data)
-            offsets.append(offsets[-1] + len(data))
-    arrays = {
-        "doc_ids": np.array([(n.ref_doc_id or "").encode("utf-8") for n in nodes], dtype=bytes),
-        "published": np.array(
-            [int(n.metadata.get("published_ord") or 0) for n in nodes], dtype=np.int64
-        ),
-        "sorted_ids": np.array(ids, dtype=bytes)[order],
-        "sorted_rows": order.astype(np.int64),
-        "offsets": np.array(offsets, dtype=np.int64),
-    }
-    for name, array in arrays.items():
-        np.save(tmp / f"{name}.npy", array)
-    meta = {"format": FORMAT, "version": version, "chunks": len(nodes)}
-    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    folder = base / key_of(store, version)
-    _fsync_tree(tmp)
-    os.replace(tmp, folder) if not folder.exists() else shutil.rmtree(tmp)
-    return folder
+    @staticmethod
+    def _remove(conn: sqlite3.Connection, doc_id: str) -> None:
+        rows = [r for (r,) in conn.execute("SELECT row FROM chunks WHERE doc_id=?", (doc_id,))]
+        conn.executemany("DELETE FROM fts WHERE rowid=?", [(r,) for r in rows])
+        conn.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        conn.execute("DELETE FROM docs WHERE doc_id=?", (doc_id,))
 
+    @staticmethod
+    def _advance(conn: sqlite3.Connection, state: tuple[str, str] | None) -> None:
+        if state is not None:
+            conn.execute("UPDATE meta SET value=? WHERE key='state' AND value=?",
+                         (state[1], state[0]))  # fmt: skip
 
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
+    # -- reads ----------------------------------------------------------------------
 
+    def search(
+        self,
+        query: str,
+        k: int,
+        doc_ids: Sequence[str] | None = None,
+        published_from: int | None = None,
+        published_to: int | None = None,
+    ) -> list[tuple[str, float]]:
+        """The `k` best chunk ids by BM25 (score, higher is better), filters applied in the
+        search: only these documents; `published_ord` from/to (undated chunks never match
+        a date bound)."""
+        expression = match_query(self._searchable(query_words(query)))
+        if expression is None or k <= 0:
+            return []
+        sql = ["SELECT c.chunk_id, -bm25(fts) AS score FROM fts JOIN chunks c ON c.row = fts.rowid",
+               "WHERE fts MATCH ?"]  # fmt: skip
+        args: list[Any] = [expression]
+        if doc_ids is not None:
+            sql.append(f"AND c.doc_id IN ({','.join('?' * len(doc_ids))})")
+            args += list(doc_ids)
+        if published_from is not None:
+            sql.append("AND c.published >= ?")
+            args.append(published_from)
+        if published_to is not None:
+            sql.append("AND c.published > 0 AND c.published <= ?")
+            args.append(published_to)
+        sql.append("ORDER BY bm25(fts) LIMIT ?")
+        args.append(k)
+        return [(str(i), float(s)) for i, s in self._db().execute(" ".join(sql), args)]
 
-def _try_load(folder: Path, version: str) -> LexicalIndex | None:
-    if not folder.is_dir():
-        return None
-    try:
-        return _load(folder, version)
-    except Exception as exc:  # a damaged folder: any of json, numpy, bm25s may raise
-        log.warning("cannot load lexical index %s: %s", folder, exc)
-        return None
+    def _searchable(self, words: list[str]) -> list[str]:
+        """The words worth a posting-list scan: those in at most `MAX_POSTINGS` chunks
+        (by FTS5's own vocabulary), else the rarest one."""
+        if not words:
+            return []
+        stems = {w: STEM.stemWord(w) for w in words}
+        terms = sorted(set(stems.values()))  # "win" and "wins" are one term
+        sql = f"SELECT term, doc FROM fts_vocab WHERE term IN ({','.join('?' * len(terms))})"
+        counts = dict(self._db().execute(sql, terms).fetchall())
+        kept = [w for w in words if counts.get(stems[w], 0) <= MAX_POSTINGS]
+        return kept or [min(words, key=lambda w: counts.get(stems[w], 0))]
 
+    def nodes(self, chunk_ids: Sequence[str]) -> dict[str, BaseNode]:
+        """The chunks held here among `chunk_ids` (an id missing is not live)."""
+        out: dict[str, BaseNode] = {}
+        ids = list(dict.fromkeys(chunk_ids))
+        for start in range(0, len(ids), 500):  # SQLite's bound on parameters per query
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT chunk_id, node FROM chunks WHERE chunk_id IN ({marks})"
+            rows = self._db().execute(sql, part)
+            out.update((str(i), _node(data)) for i, data in rows)
+        return out
 
-def _load(folder: Path, version: str) -> LexicalIndex:
-    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT or str(meta.get("version")) != version:
-        raise ValueError(f"{folder} holds format {meta.get('format')} of {meta.get('version')}")
+    def document_nodes(self, doc_id: str) -> list[BaseNode]:
+        """One document's chunks, in order."""
+        rows = self._db().execute(
+            "SELECT node FROM chunks WHERE doc_id=? ORDER BY chunk_index", (doc_id,)
+        )
+        return [_node(data) for (data,) in rows]
 
-    def array(name: str) -> np.ndarray:
-        loaded: np.ndarray = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-        return loaded
+    def all_nodes(self) -> list[BaseNode]:
+        """Every chunk, by document then position (reads them all: not for questions)."""
+        rows = self._db().execute("SELECT node FROM chunks ORDER BY doc_id, chunk_index")
+        return [_node(data) for (data,) in rows]
 
-    count = int(meta["chunks"])
-    bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, show_progress=False) if count else None
-    index = LexicalIndex(
-        key=folder.name,
-        version=version,
-        bm25=bm25,
-        doc_ids=array("doc_ids"),
-        published=array("published"),
-        sorted_ids=array("sorted_ids"),
-        sorted_rows=array("sorted_rows"),
-        offsets=array("offsets"),
-        nodes=np.memmap(folder / "nodes.jsonl", dtype=np.uint8, mode="r")
-        if count
-        else np.zeros(0, dtype=np.uint8),
-    )
-    sizes = {len(index.doc_ids), len(index.published), len(index.sorted_ids)}
-    sizes.add(len(index.offsets) - 1)
-    if sizes != {count} or (count and int(index.offsets[-1]) != len(index.nodes)):
-        raise ValueError(f"{folder} is incomplete")
-    if bm25 is not None and int(bm25.scores["num_docs"]) != count:
-        raise ValueError(f"{folder}: the BM25 index does not match its chunks")
-    return index
-
-
-def _clean(base: Path, keep: str) -> None:
-    """Delete older versions and crash leftovers (call holding the write lock). A process
-    that has an older one open keeps reading it: its memory maps outlive the unlink."""
-    for path in base.iterdir():
-        if path.name != keep and path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
+    def empty(self) -> bool:
+        """Whether no chunk is held."""
+        return self._db().execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None

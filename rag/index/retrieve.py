@@ -1,30 +1,26 @@
 """Hybrid retrieval: dense search in Chroma plus BM25, fused by reciprocal rank.
 
-BM25 runs over the persistent lexical index (`rag.index.lexical`): every live chunk of
-one store version, saved next to the Chroma data and opened memory-mapped, so a process
-neither reads the chunks from Chroma nor rebuilds BM25 unless the version has no saved
-index yet. Dense search asks Chroma only for the ids of the nearest chunks (filters
-become its `where` clause) and takes the chunks from that same index: llama-index's
-vector retriever would have Chroma read and send each candidate's text and metadata for
-every question, which with a Chroma server (`rag serve --workers N`) was a fifth of the
-CPU time of a question. A question reads only the chunks it returns (binary search for
-an id, one slice of the memory-mapped file per chunk). Fusion is written here rather
-than taken from `QueryFusionRetriever` because it must also drop chunks the index does
-not hold (stale or not yet seen), apply the filters inside BM25 (that retriever only
-takes filters when it is built) and keep each retriever's rank for diagnostics.
+BM25 runs over the lexical index (`rag.index.lexical`, SQLite FTS5 beside the Chroma
+data), which also holds every live chunk's text and metadata. Dense search asks Chroma
+only for the ids of the nearest chunks (filters become its `where` clause) and takes
+the chunks from the lexical index: llama-index's vector retriever would have Chroma
+read and send each candidate's text and metadata for every question, which with a
+Chroma server (`rag serve --workers N`) was a fifth of the CPU time of a question. A
+question reads only the posting lists of its words and the chunks it returns. Fusion
+is written here rather than taken from `QueryFusionRetriever` because it must also
+drop chunks the lexical index does not hold (stale, or not yet seen), apply the filters
+inside BM25 (that retriever only takes filters when it is built) and keep each
+retriever's rank for diagnostics.
 """
 
-import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import numpy as np
 from llama_index.core.schema import BaseNode
 
 from rag.errors import InvalidInput
 from rag.index.embed import Embedder
-from rag.index.lexical import LexicalIndex, open_index, tokenize
 from rag.index.store import Store
 from rag.schema import Passage
 
@@ -77,22 +73,12 @@ class Filters:
             return {"$and": parts}
         return parts[0] if parts else None
 
-    def mask(self, doc_ids: "np.ndarray", published: "np.ndarray") -> "np.ndarray | None":
-        """1.0 for the chunks that pass, 0.0 for the others (None: no filters), computed
-        with numpy over per-chunk arrays: the doc ids and `published_ord` (0 if undated)."""
-        if self.empty:
-            return None
-        keep = np.ones(len(doc_ids), dtype=bool)
-        if self.doc_ids:
-            wanted: list[Any] = list(self.doc_ids)
-            if doc_ids.dtype.kind == "S":  # the lexical index keeps ids as utf-8 bytes
-                wanted = [d.encode("utf-8") for d in wanted]
-            keep &= np.isin(doc_ids, wanted)
-        if self.published_from:
-            keep &= published >= _ord(self.published_from)
-        if self.published_to:
-            keep &= (published > 0) & (published <= _ord(self.published_to))
-        return keep.astype(np.float32)
+    def bounds(self) -> tuple[int | None, int | None]:
+        """The date range as `published_ord` values (None where open)."""
+        return (
+            _ord(self.published_from) if self.published_from else None,
+            _ord(self.published_to) if self.published_to else None,
+        )
 
     def accepts(self, node: BaseNode) -> bool:
         """Whether a node passes the filters."""
@@ -141,86 +127,57 @@ class HybridRetriever:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
-        self._lock = threading.Lock()
-        self._version: str | None = None
-        self._index: LexicalIndex | None = None
 
-    def refresh(self) -> LexicalIndex:
-        """The lexical index of the store's version: the saved one, memory-mapped, when
-        there is one (`rag.index.lexical`); built and saved otherwise."""
-        version = self.store.version()
-        index = self._index
-        if index is not None and version == self._version:
-            return index
-        with self._lock:
-            if self._index is None or version != self._version:
-                self._index = open_index(self.store)
-                self._version = self._index.version
-            return self._index
-
-    _refresh = refresh
+    def refresh(self) -> None:
+        """Bring the lexical index up to the store's state if it lags (a crash, a missing
+        file); O(1) otherwise (`Store.sync_lexical`)."""
+        self.store.sync_lexical()
 
     def nodes(self) -> list[BaseNode]:
         """Every live chunk, in document order (reads them all: not for questions)."""
-        index = self.refresh()
-        return [index.node(i) for i in range(len(index))]
+        self.refresh()
+        return self.store.lexical.all_nodes()
 
     def document_nodes(self, doc_id: str) -> list[BaseNode]:
         """The live chunks of one document, in order."""
-        index = self.refresh()
-        return [index.node(i) for i in index.rows_of(doc_id)]
+        self.refresh()
+        return self.store.lexical.document_nodes(doc_id)
 
     def retrieve(self, query: str, top_k: int = 5, filters: Filters | None = None) -> list[Passage]:
         """The `top_k` best passages for a query, best first."""
-        index = self.refresh()
+        self.refresh()
+        lexical = self.store.lexical
         filters = filters or Filters()
-        if index.bm25 is None:
+        if lexical.empty():
             return []
         nearest = self.store.nearest(self.embedder.embed_query(query), self.candidates,
                                      filters.where())  # fmt: skip
-        # An id missing here is a chunk of an older (or newer, not yet seen) version.
-        rows = [index.row(i) for i in nearest]
-        dense = [(r, 0.0) for r in rows if r is not None]
-        sparse = self._lexical(index, query, filters)
-        return self._fuse(index, dense, sparse)[:top_k]
+        sparse = self._lexical(query, filters)
+        # A dense id the lexical index lacks is a chunk of an older (or newer, not yet
+        # seen) version: dropped.
+        nodes = lexical.nodes([*nearest, *(i for i, _ in sparse)])
+        dense = [(i, 0.0) for i in nearest if i in nodes]
+        return self._fuse(nodes, dense, sparse)[:top_k]
 
-    def _lexical(
-        self, index: LexicalIndex, query: str, filters: Filters
-    ) -> list[tuple[int, float]]:
-        """The best `candidates` rows by BM25 with their scores, filters applied inside.
+    def _lexical(self, query: str, filters: Filters) -> list[tuple[str, float]]:
+        """The best `candidates` chunk ids by BM25 with their scores, filters inside."""
+        start, end = filters.bounds()
+        return self.store.lexical.search(
+            query, self.candidates, filters.doc_ids, published_from=start, published_to=end
+        )
 
-        bm25s is called directly (llama-index's retriever takes neither a per-query `k`
-        nor a per-query mask): it scores the chunks sharing a query term and keeps the
-        top `k` with a partial sort, so the cost follows the query's terms, not the
-        number of chunks; excluded chunks are masked to score 0.
-        """
-        assert index.bm25 is not None
-        tokens = tokenize(query)
-        if not tokens.vocab:
-            return []
-        k = min(self.candidates, len(index))
-        mask = filters.mask(index.doc_ids, index.published)
-        indexes, scores = index.bm25.retrieve(tokens, k=k, weight_mask=mask,
-                                              show_progress=False)  # fmt: skip
-        return [
-            (int(i), float(score))
-            for i, score in zip(indexes[0], scores[0], strict=True)
-            if score > 0
-        ]
-
+    @staticmethod
     def _fuse(
-        self,
-        index: LexicalIndex,
-        dense: list[tuple[int, float]],
-        sparse: list[tuple[int, float]],
+        nodes: dict[str, BaseNode],
+        dense: list[tuple[str, float]],
+        sparse: list[tuple[str, float]],
     ) -> list[Passage]:
-        # Every row is a live chunk of the index's version: it was built from those only.
-        fused: dict[int, Passage] = {}
+        fused: dict[str, Passage] = {}
         for name, hits in (("dense", dense), ("bm25", sparse)):
-            for rank, (row, _score) in enumerate(hits, 1):
-                passage = fused.get(row)
+            for rank, (chunk_id, _score) in enumerate(hits, 1):
+                passage = fused.get(chunk_id)
                 if passage is None:
-                    passage = fused[row] = to_passage(index.node(row), 0.0)
+                    passage = fused[chunk_id] = to_passage(nodes[chunk_id], 0.0)
                 passage.score += 1.0 / (RRF_K + rank)
                 if name == "dense":
                     passage.dense_rank = rank

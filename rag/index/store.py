@@ -15,8 +15,16 @@ the retriever filter them), and `repair` removes them.
 Writers hold `writing()`, a file lock in the data folder, so threads and processes (the
 server and `rag ingest`) that write to one index take turns and the last complete write
 wins. Readers take no lock: the write order keeps what they see consistent.
+
+The lexical index (`rag.index.lexical`, SQLite FTS5 beside the Chroma data) mirrors the
+live chunks: each write updates it for its one document, under the same lock, after
+Chroma. `sync_lexical` repairs it, document by document, whenever it reflects another
+store state than the current one (a crash between the two writes, a missing file).
 """
 
+import logging
+import shutil
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -31,13 +39,31 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag.config import Settings
 from rag.errors import BackendUnavailable, ConfigError, NotFound
+from rag.index.lexical import LexicalIndex
 from rag.nlp import Annotation
 from rag.schema import Article, Chunk, DocumentInfo
 
 _WRITES = "writes"  # the catalogue collection's write counter (Store.version)
+_PAGE = 5000  # records per Chroma `get` when reading many
+_SYNC_BATCH = 200  # documents whose chunks `sync_lexical` reads from Chroma at a time
+log = logging.getLogger(__name__)
 _CATALOGUE_VECTOR: list[Sequence[float]] = [
     [1.0]
 ]  # the catalogue is looked up by id, never by similarity
+
+
+def get_all(collection: Collection, include: list[Any], where: Any = None) -> dict[str, list[Any]]:
+    """Every record of a collection matching `where`, read a page at a time: one `get` of
+    tens of thousands of records fails inside Chroma ("too many SQL variables")."""
+    out: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
+    offset = 0
+    while True:
+        got: Any = collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+        for key in out:
+            out[key] += got[key] or []
+        if len(got["ids"]) < _PAGE:
+            return out
+        offset += _PAGE
 
 
 def make_client(settings: Settings) -> ClientAPI:
@@ -138,6 +164,7 @@ class Store:
                 "or switch the embedder back"
             )
         self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+        self.lexical = LexicalIndex(settings.data_dir / f"lexical-{settings.collection}.sqlite")
 
     # -- catalogue -----------------------------------------------------------------
 
@@ -172,7 +199,7 @@ class Store:
 
     def list_documents(self) -> list[DocumentInfo]:
         """All catalogue entries, sorted by id."""
-        got = self.catalogue.get(include=["metadatas"])
+        got = get_all(self.catalogue, ["metadatas"])
         infos = [
             self._info(doc_id, dict(meta or {}))
             for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
@@ -186,7 +213,7 @@ class Store:
     def doc_ids_of_outlets(self, outlets: Sequence[str]) -> list[str]:
         """The ids of the documents whose outlet is one of `outlets` (a metadata query)."""
         where: Any = {"outlet": {"$in": list(outlets)}}
-        got = self.catalogue.get(where=where, include=[])
+        got = get_all(self.catalogue, [], where)
         return sorted(got["ids"])
 
     def missing(self, doc_ids: Sequence[str]) -> list[str]:
@@ -203,14 +230,22 @@ class Store:
         metadata = self.client.get_collection(self.catalogue.name).metadata or {}
         return str(metadata.get(_WRITES, 0))
 
-    def _bump_version(self) -> None:
-        # Called holding the write lock, after the write it announces.
+    def state(self) -> str:
+        """The version together with the catalogue's id (a recreated collection starts its
+        counter again): what the lexical index records it reflects."""
+        return f"{self.catalogue.id}-{self.version()}"
+
+    def _bump_version(self) -> tuple[str, str]:
+        """Announce a write (call holding the write lock, after it); the store state
+        before and after."""
         metadata = self.client.get_collection(self.catalogue.name).metadata or {}
-        self.catalogue.modify(metadata={_WRITES: int(metadata.get(_WRITES, 0)) + 1})
+        count = int(metadata.get(_WRITES, 0))
+        self.catalogue.modify(metadata={_WRITES: count + 1})
+        return f"{self.catalogue.id}-{count}", f"{self.catalogue.id}-{count + 1}"
 
     def live_hashes(self) -> dict[str, str]:
         """doc_id -> the version whose chunks are current."""
-        got = self.catalogue.get(include=["metadatas"])
+        got = get_all(self.catalogue, ["metadatas"])
         return {
             i: _live_version(m or {})
             for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
@@ -305,7 +340,7 @@ class Store:
             )
             older: Any = {"$and": [{"doc_id": article.doc_id}, {"doc_sha": {"$ne": version}}]}
             self.chunks.delete(where=older)
-            self._bump_version()
+            self.lexical.put(article.doc_id, version, nodes, self._bump_version())
 
     def delete_document(self, doc_id: str) -> None:
         """Remove a document and its chunks; `NotFound` if it is not stored."""
@@ -315,13 +350,13 @@ class Store:
             self.catalogue.delete(ids=[doc_id])
             self.chunks.delete(where={"doc_id": doc_id})
             self.annotations.delete(ids=[doc_id])
-            self._bump_version()
+            self.lexical.delete(doc_id, self._bump_version())
 
     def repair(self) -> int:
         """Delete chunks left by an interrupted write; returns how many were removed."""
         with self.writing():
             live = self.live_hashes()
-            got = self.chunks.get(include=["metadatas"])
+            got = get_all(self.chunks, ["metadatas"])
             stale = [
                 cid
                 for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
@@ -332,14 +367,56 @@ class Store:
                 self._bump_version()
             return len(stale)
 
+    def sync_lexical(self) -> bool:
+        """Bring the lexical index up to the store's state if it lags (O(1) when it does
+        not); returns whether it had to. Only documents whose version differs are read
+        from Chroma and re-indexed; a damaged file is deleted and rebuilt."""
+        try:
+            if self.lexical.state() == self.state():
+                return False
+        except sqlite3.DatabaseError:
+            pass  # rebuilt below
+        with self.writing():  # a writer mid-way finishes first; then this may be a no-op
+            state = self.state()
+            try:
+                if self.lexical.state() == state:
+                    return False
+                held = self.lexical.doc_versions()
+            except sqlite3.DatabaseError as exc:
+                log.warning("lexical index %s is unreadable (%s); rebuilding it",
+                            self.lexical.path, exc)  # fmt: skip
+                self.lexical.reset()
+                held = {}
+            shutil.rmtree(self.data_dir / "lexical", ignore_errors=True)  # the bm25s format
+            live = self.live_hashes()
+            for doc_id in held.keys() - live.keys():
+                self.lexical.delete(doc_id)
+            changed = [d for d, version in live.items() if held.get(d) != version]
+            for start in range(0, len(changed), _SYNC_BATCH):
+                batch = changed[start : start + _SYNC_BATCH]
+                by_doc: dict[str, list[BaseNode]] = {d: [] for d in batch}
+                for node in self._live_nodes(live, batch):
+                    by_doc[node.ref_doc_id or ""].append(node)
+                for doc_id, nodes in by_doc.items():
+                    self.lexical.put(doc_id, live[doc_id], nodes)
+            self.lexical.set_state(state)
+            return True
+
     # -- reads for retrieval -------------------------------------------------------
 
     def live_nodes(self) -> list[BaseNode]:
-        """Every current chunk as a llama-index node (for BM25 and sentence scoring)."""
+        """Every current chunk as a llama-index node, read from Chroma (not for questions:
+        the lexical index holds them)."""
+        return self._live_nodes(self.live_hashes())
+
+    def _live_nodes(
+        self, live: Mapping[str, str], doc_ids: Sequence[str] | None = None
+    ) -> list[BaseNode]:
+        """The current chunks (`live`: doc_id -> live version), of `doc_ids` only if given."""
         from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-        live = self.live_hashes()
-        got = self.chunks.get(include=["metadatas", "documents"])
+        where: Any = {"doc_id": {"$in": list(doc_ids)}} if doc_ids is not None else None
+        got = get_all(self.chunks, ["metadatas", "documents"], where)
         nodes: list[BaseNode] = []
         for cid, meta, text in zip(
             got["ids"], got["metadatas"] or [], got["documents"] or [], strict=True
