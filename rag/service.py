@@ -364,13 +364,14 @@ class RagService:
         """Check the citations of a draft and assemble the `Answer`.
 
         A draft without citations of its own (an LLM's) has its markers guaranteed and
-        resolved; one that adds a fact no passage holds is replaced by the reader's answer.
+        resolved; one that adds a fact no passage holds, or of which no sentence could be
+        cited, is replaced by the reader's answer.
         """
         fallback: str | None = None
         unsupported: list[str] = []
         if draft.answerable and draft.citations is None:
             checked = guarantee(draft.text, passages, run.query)
-            if checked.invented:
+            if checked.invented or not checked.cited:
                 draft = self.extractive.generate(run.query, passages)
                 fallback = self.extractive.name
             else:

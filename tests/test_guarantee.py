@@ -42,6 +42,18 @@ def test_fabricated_number_falls_back_to_extractive(seeded_service: RagService) 
     assert answer.citations and all(c.supported for c in answer.citations)
 
 
+def test_an_answer_no_passage_backs_at_all_falls_back_to_extractive(
+    seeded_service: RagService,
+) -> None:
+    # Each fact is in some passage, but no passage states the sentence: nothing to cite.
+    text = "Officials said 60 days of emergency were announced in 2023."
+    checked = guarantee(text, seeded_service.retrieve(TACNA), TACNA)
+    assert checked.invented == [] and checked.cited == 0
+    answer = ask(seeded_service, text)
+    assert answer.fallback == "extractive"
+    assert answer.citations and all(c.supported for c in answer.citations)
+
+
 def test_sentence_no_passage_backs_is_flagged(seeded_service: RagService) -> None:
     answer = ask(seeded_service, "It lasts 60 days [1]. Officials were pleased about it.")
     assert answer.fallback is None

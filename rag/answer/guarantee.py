@@ -9,6 +9,8 @@ model, guarantees the citations:
 - a sentence no passage supports is reported in `unsupported`;
 - when a value or name the answer adds to the question is stated by no passage,
   the answer is taken as made up and the caller falls back to the extractive answer;
+  so it does when no sentence at all could be given a marker (`cited` is 0), since
+  every claim of an answer must point at the passage that states it;
 - a sentence repeated word for word (small models loop) is kept once.
 Left out: judging paraphrases (values are compared in canonical form, names as spelt).
 """
@@ -30,6 +32,7 @@ class Guaranteed:
     text: str
     unsupported: list[str] = field(default_factory=list)
     invented: list[str] = field(default_factory=list)  # facts (as written) no passage states
+    cited: int = 0  # sentences that carry a marker after the guarantee
 
 
 def _overlap(sentence: str, passage: str) -> int:
@@ -77,4 +80,4 @@ def guarantee(text: str, passages: Sequence[Passage], question: str = "") -> Gua
             out.append(plain)
         else:
             out.append(f"{plain} [{n}]")
-    return Guaranteed(" ".join(out), unsupported, invented)
+    return Guaranteed(" ".join(out), unsupported, invented, len(out) - len(unsupported))
