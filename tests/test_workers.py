@@ -261,3 +261,30 @@ def test_a_chroma_server_that_cannot_start_is_reported(tmp_path: Path) -> None:
         with pytest.raises(BackendUnavailable, match="did not start") as caught:
             server.start(timeout_s=30)
     assert "chroma.log" in str(caught.value) and server.process is None
+
+
+def test_machines_with_their_own_data_dir_follow_each_others_writes(
+    seeded_copy: Path, seeded_service: RagService, tmp_path: Path
+) -> None:
+    """Two API machines over one Chroma server, each with its own RAG_DATA_DIR (write
+    lock, lexical index): a write on one is answered by the other, which re-indexes only
+    the document that changed."""
+    local = load_settings(data_dir=seeded_copy, seeds_dir=SEEDS)
+    with ChromaServer(local.chroma_path) as server:
+
+        def machine(folder: Path) -> RagService:
+            settings = load_settings(data_dir=folder, seeds_dir=SEEDS,
+                                     chroma_host=server.host, chroma_port=server.port)  # fmt: skip
+            return RagService(settings, embedder=seeded_service.embedder)
+
+        a, b = machine(tmp_path / "a"), machine(tmp_path / "b")
+        assert "60 days" in b.ask(TACNA).answer  # b builds its own lexical index from Chroma
+        held = b.store.lexical.doc_versions()
+        outcome, _ = a.add_article(parse_article("prize", PRIZE_ARTICLE))
+        assert outcome == "created"
+        assert b.store.lexical.state() != b.store.state()  # b lags until it next looks
+        assert "Mariela Quispe" in b.ask(PRIZE).answer
+        assert b.store.lexical.doc_versions().keys() - held.keys() == {"prize"}
+        assert b.store.lexical.state() == b.store.state()
+        a.delete_document("prize")
+        assert all(p.doc_id != "prize" for p in b.retrieve(PRIZE))
