@@ -47,9 +47,12 @@ _WRITES = "writes"  # the catalogue collection's write counter (Store.version)
 _PAGE = 5000  # records per Chroma `get` when reading many
 _SYNC_BATCH = 200  # documents whose chunks `sync_lexical` reads from Chroma at a time
 log = logging.getLogger(__name__)
-_CATALOGUE_VECTOR: list[Sequence[float]] = [
-    [1.0]
-]  # the catalogue is looked up by id, never by similarity
+# The catalogue and the annotations are records looked up by id, never by similarity,
+# but Chroma (1.5) stores no record without a vector: each gets this one. They stay in
+# Chroma rather than in a file of the data folder because Chroma is the one store every
+# API machine shares (README, "Several workers"): the catalogue, with its write counter,
+# is what tells a machine that its own lexical index lags and which documents changed.
+_CATALOGUE_VECTOR: list[Sequence[float]] = [[1.0]]
 
 
 def get_all(collection: Collection, include: list[Any], where: Any = None) -> dict[str, list[Any]]:
