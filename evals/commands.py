@@ -14,7 +14,11 @@ from rag.config import Settings
 def add_eval(sub: Any) -> None:
     """Add `eval` to the `rag` command's sub-parsers."""
     ev = sub.add_parser("eval", help="score answers to a question file (evals/README.md)")
-    ev.add_argument("--corpus", default="seeds", help="seeds (default) or bbc (evals/README.md)")
+    ev.add_argument(
+        "--corpus",
+        default="seeds",
+        help="seeds (default), bbc or seeds-distracted (evals/README.md)",
+    )
     ev.add_argument("--split", choices=("dev", "test"), help="only these questions (default all)")
     ev.add_argument("--questions", help="JSON Lines file (default: the corpus's question file)")
     ev.add_argument("--generator", help="extractive, openai or local (default: RAG_GENERATOR)")
