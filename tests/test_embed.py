@@ -39,6 +39,15 @@ def test_batches_give_the_same_vectors_as_single_calls(embedder: MiniLMEmbedder)
     assert np.allclose(batch[37], single, atol=1e-4)
 
 
+def test_length_sorted_batches_keep_each_text_its_vector(embedder: MiniLMEmbedder) -> None:
+    # Lengths from 1 to 60 words, shuffled, over two batches: sorting must not mix rows up.
+    texts = [" ".join(["border"] * (1 + (i * 37) % 60)) + f" {i}" for i in range(60)]
+    sorted_rows = np.array(embedder.embed_documents(texts))
+    for i in (0, 13, 59):
+        alone = np.array(embedder.embed_documents([texts[i]])[0])
+        assert np.allclose(sorted_rows[i], alone, atol=1e-4)
+
+
 def test_similar_meaning_scores_higher(embedder: MiniLMEmbedder) -> None:
     q = np.array(embedder.embed_query("How long will the emergency last?"))
     near = np.array(embedder.embed_query("The state of emergency will remain for 60 days."))
