@@ -68,6 +68,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
 # with the corpus, for a word whose BM25 weight is low there anyway. Small corpora have
 # no such word; if every word of a query has, the rarest one is searched.
 MAX_POSTINGS = 2000
+MMAP_BYTES = 1 << 30  # how much of the file SQLite may map (address space, not memory)
 STEM = Stemmer.Stemmer("porter")  # the algorithm of FTS5's `porter` tokenizer
 
 
@@ -112,6 +113,9 @@ class LexicalIndex:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                # Read through a memory map (shared by every process's page cache) rather
+                # than copying pages into each connection's own cache.
+                conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
                 conn.executescript(_SCHEMA)
                 found = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
                 if found is None:
