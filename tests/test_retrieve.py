@@ -215,3 +215,6 @@ def test_words_in_too_many_chunks_are_left_to_the_dense_search(
     assert [i for i, _ in index.search("harbour ferry ferries", 5)] == ["a1"]
     # When every word is that frequent, the rarest one is still searched.
     assert {i for i, _ in index.search("harbour", 5)} == {"a0", "a1", "a2"}
+    # Counts kept by the process follow its own writes: "ferry" becomes frequent too.
+    index.put("b", "v1", [_node("b0", "b", "Ferry."), _node("b1", "b", "Ferry.", 1)])
+    assert {i for i, _ in index.search("harbour ferry", 5)} == {"a0", "a1", "a2"}

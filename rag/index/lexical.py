@@ -18,8 +18,9 @@ that bypassed it, an index deleted or damaged) leaves the state behind and the n
 
 What is indexed is each chunk's article title and its text. Scores are SQLite's `bm25()`
 (k1 1.2, b 0.75) over the query's words, stop words and words found in more than
-`MAX_POSTINGS` chunks left out, so a question reads at most a bounded number of postings
-per word whatever the corpus size. Left out: phrase and prefix queries, field weights.
+`MAX_POSTINGS` chunks left out, so scoring reads at most a bounded number of postings
+per word whatever the corpus size (how many chunks hold a word is read once per process
+and index state). Left out: phrase and prefix queries, field weights.
 """
 
 import json
@@ -68,6 +69,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
 # with the corpus, for a word whose BM25 weight is low there anyway. Small corpora have
 # no such word; if every word of a query has, the rarest one is searched.
 MAX_POSTINGS = 2000
+MAX_COUNTED = 100_000  # terms whose chunk counts a process keeps (a few MB)
 MMAP_BYTES = 1 << 30  # how much of the file SQLite may map (address space, not memory)
 STEM = Stemmer.Stemmer("porter")  # the algorithm of FTS5's `porter` tokenizer
 
@@ -101,6 +103,9 @@ class LexicalIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._counts_lock = threading.Lock()
+        self._counted: dict[str, int] = {}  # term -> chunks holding it, at `_counts_state`
+        self._counts_state = ""
 
     # -- connection -----------------------------------------------------------------
 
@@ -189,17 +194,23 @@ class LexicalIndex:
                              (cur.lastrowid, body(node)))  # fmt: skip
             conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, version))
             self._advance(conn, state)
+        self._forget_counts()
 
     def delete(self, doc_id: str, state: tuple[str, str] | None = None) -> None:
         """Remove one document's chunks."""
         with self._write() as conn:
             self._remove(conn, doc_id)
             self._advance(conn, state)
+        self._forget_counts()
 
     def set_state(self, state: str) -> None:
         """Record that the index now reflects this store state (after a sync)."""
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('state', ?)", (state,))
+
+    def _forget_counts(self) -> None:
+        with self._counts_lock:
+            self._counted = {}
 
     @staticmethod
     def _remove(conn: sqlite3.Connection, doc_id: str) -> None:
@@ -252,11 +263,28 @@ class LexicalIndex:
         if not words:
             return []
         stems = {w: STEM.stemWord(w) for w in words}
-        terms = sorted(set(stems.values()))  # "win" and "wins" are one term
-        sql = f"SELECT term, doc FROM fts_vocab WHERE term IN ({','.join('?' * len(terms))})"
-        counts = dict(self._db().execute(sql, terms).fetchall())
+        counts = self._counts(sorted(set(stems.values())))  # "win" and "wins": one term
         kept = [w for w in words if counts.get(stems[w], 0) <= MAX_POSTINGS]
         return kept or [min(words, key=lambda w: counts.get(stems[w], 0))]
+
+    def _counts(self, terms: list[str]) -> dict[str, int]:
+        """How many chunks hold each term. fts5vocab counts by reading the term's posting
+        list, so counts are kept per process until the index changes (its state moves)."""
+        state = self.state()
+        with self._counts_lock:
+            if state != self._counts_state:
+                self._counted, self._counts_state = {}, state
+            missing = [t for t in terms if t not in self._counted]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            sql = f"SELECT term, doc FROM fts_vocab WHERE term IN ({marks})"
+            found = dict.fromkeys(missing, 0) | dict(self._db().execute(sql, missing).fetchall())
+            with self._counts_lock:
+                if len(self._counted) > MAX_COUNTED:
+                    self._counted.clear()
+                self._counted.update(found)
+        with self._counts_lock:
+            return {t: self._counted.get(t, 0) for t in terms}
 
     def nodes(self, chunk_ids: Sequence[str]) -> dict[str, BaseNode]:
         """The chunks held here among `chunk_ids` (an id missing is not live)."""
