@@ -215,6 +215,10 @@ def test_words_in_too_many_chunks_are_left_to_the_dense_search(
     assert [i for i, _ in index.search("harbour ferry ferries", 5)] == ["a1"]
     # When every word is that frequent, the rarest one is still searched.
     assert {i for i, _ in index.search("harbour", 5)} == {"a0", "a1", "a2"}
+    # Unless even the rarest is in more than 4 * MAX_POSTINGS chunks: dense search only.
+    monkeypatch.setattr(lexical, "MAX_POSTINGS", 0)
+    assert index.search("harbour", 5) == []
+    monkeypatch.setattr(lexical, "MAX_POSTINGS", 2)
     # Counts kept by the process follow its own writes: "ferry" becomes frequent too.
     index.put("b", "v1", [_node("b0", "b", "Ferry."), _node("b1", "b", "Ferry.", 1)])
     assert {i for i, _ in index.search("harbour ferry", 5)} == {"a0", "a1", "a2"}

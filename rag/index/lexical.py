@@ -241,6 +241,17 @@ class LexicalIndex:
         expression = match_query(self._searchable(query_words(query)))
         if expression is None or k <= 0:
             return []
+        db = self._db()
+        if doc_ids is None and published_from is None and published_to is None:
+            # FTS5 alone, then the ids of the k rows: joining every match costs more.
+            hits = db.execute(
+                "SELECT rowid, -bm25(fts) FROM fts WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?",
+                (expression, k),
+            ).fetchall()
+            rows = [r for r, _ in hits]
+            marks = ",".join("?" * len(rows))
+            ids = dict(db.execute(f"SELECT row, chunk_id FROM chunks WHERE row IN ({marks})", rows))
+            return [(str(ids[r]), float(score)) for r, score in hits if r in ids]
         sql = ["SELECT c.chunk_id, -bm25(fts) AS score FROM fts JOIN chunks c ON c.row = fts.rowid",
                "WHERE fts MATCH ?"]  # fmt: skip
         args: list[Any] = [expression]
@@ -255,17 +266,19 @@ class LexicalIndex:
             args.append(published_to)
         sql.append("ORDER BY bm25(fts) LIMIT ?")
         args.append(k)
-        return [(str(i), float(s)) for i, s in self._db().execute(" ".join(sql), args)]
+        return [(str(i), float(s)) for i, s in db.execute(" ".join(sql), args)]
 
     def _searchable(self, words: list[str]) -> list[str]:
         """The words worth a posting-list scan: those in at most `MAX_POSTINGS` chunks
-        (by FTS5's own vocabulary), else the rarest one."""
+        (by FTS5's own vocabulary); if none is, the rarest one unless it is in more than
+        `4 * MAX_POSTINGS` (a query of common words only is left to the dense search)."""
         if not words:
             return []
         stems = {w: STEM.stemWord(w) for w in words}
         counts = self._counts(sorted(set(stems.values())))  # "win" and "wins": one term
         kept = [w for w in words if counts.get(stems[w], 0) <= MAX_POSTINGS]
-        return kept or [min(words, key=lambda w: counts.get(stems[w], 0))]
+        rarest = min(words, key=lambda w: counts.get(stems[w], 0))
+        return kept or ([rarest] if counts.get(stems[rarest], 0) <= 4 * MAX_POSTINGS else [])
 
     def _counts(self, terms: list[str]) -> dict[str, int]:
         """How many chunks hold each term. fts5vocab counts by reading the term's posting
