@@ -413,5 +413,6 @@ class _Run:
     def lap(self, step: str) -> None:
         """Record the time since the previous step (`total`: since the start)."""
         now = time.perf_counter()
-        since = self.started if step == "total" else self.started + sum(self.timings.values())
+        steps_s = sum(ms for name, ms in self.timings.items() if name != "total") / 1000
+        since = self.started if step == "total" else self.started + steps_s
         self.timings[step] = round((now - since) * 1000, 2)

@@ -32,6 +32,9 @@ def test_state_of_emergency_duration(seeded_service: RagService) -> None:
         assert article[c.answer_start : c.answer_end] == "60 days"
     assert answer.answer.startswith('60 days — "')
     assert set(answer.timings_ms) == {"retrieve", "generate", "total"}
+    steps = answer.timings_ms["retrieve"] + answer.timings_ms["generate"]
+    assert all(ms >= 0 for ms in answer.timings_ms.values())  # each step, in ms
+    assert steps <= answer.timings_ms["total"] + 0.1
     shown = answer_dict(answer)
     assert {"corroborated_by", "conflicts"} <= set(shown)
     assert shown["citations"][0]["answer_start"] == answer.citations[0].answer_start  # type: ignore[index]
