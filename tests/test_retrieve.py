@@ -222,3 +222,13 @@ def test_words_in_too_many_chunks_are_left_to_the_dense_search(
     # Counts kept by the process follow its own writes: "ferry" becomes frequent too.
     index.put("b", "v1", [_node("b0", "b", "Ferry."), _node("b1", "b", "Ferry.", 1)])
     assert {i for i, _ in index.search("harbour ferry", 5)} == {"a0", "a1", "a2"}
+
+
+def test_a_replaced_lexical_file_is_reopened_by_every_reader(tmp_path: Path) -> None:
+    path = tmp_path / "lexical.sqlite"
+    first, second = LexicalIndex(path), LexicalIndex(path)  # as two processes
+    first.put("a", "v1", [_node("a0", "a", "Taquile ferry.")])
+    assert [i for i, _ in second.search("Taquile", 5)] == ["a0"]
+    first.reset()  # found damaged: deleted, then rebuilt with what Chroma holds now
+    first.put("b", "v1", [_node("b0", "b", "Taquile harbour.")])
+    assert [i for i, _ in second.search("Taquile", 5)] == ["b0"]  # not the deleted file

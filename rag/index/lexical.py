@@ -25,6 +25,7 @@ and index state). Left out: phrase and prefix queries, field weights.
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -109,9 +110,20 @@ class LexicalIndex:
 
     # -- connection -----------------------------------------------------------------
 
+    def _inode(self) -> int | None:
+        try:
+            return os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return None
+
     def _db(self) -> sqlite3.Connection:
-        """This thread's connection, opened (and the schema made) on first use."""
+        """This thread's connection, opened (and the schema made) on first use, and opened
+        again when the file was replaced (deleted and rebuilt, by this or another process),
+        so that no connection keeps reading a deleted file."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "inode", None) != self._inode():
+            conn.close()
+            conn = self._local.conn = None
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
@@ -130,7 +142,7 @@ class LexicalIndex:
             except sqlite3.DatabaseError:
                 conn.close()
                 raise
-            self._local.conn = conn
+            self._local.conn, self._local.inode = conn, self._inode()
         return conn
 
     def close(self) -> None:
