@@ -18,6 +18,7 @@ stores the annotations of the documents its questions retrieve, as ingest would 
 import argparse
 import hashlib
 import json
+import os
 import random
 import re
 import subprocess
@@ -282,6 +283,58 @@ def run_child(data_dir: Path, count: int) -> dict[str, Any]:
     return result
 
 
+# `rag serve` in a process that has registered the bench's embedder first.
+_SERVE = "import sys, evals.bench_scale; from rag.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """The highest resident memory a process has had (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def over_http(data_dir: Path, count: int) -> dict[str, Any]:
+    """`POST /api/ask` latency of the same questions through `rag serve` (one worker) on
+    127.0.0.1, one at a time after a warm-up round, and the server's peak memory."""
+    import httpx
+
+    from evals.bench_api import _free_port
+
+    port = _free_port()
+    env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_EMBEDDER": EMBEDDER}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("rag serve did not start over the bench index")
+            time.sleep(0.2)
+        asked = questions(bbc_sentences(), count)
+        latency: list[float] = []
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for q in asked:  # warm-up: the first request of each kind loads lazily
+                client.post("/api/ask", json={"question": q}).raise_for_status()
+            for q in asked:
+                started = time.perf_counter()
+                client.post("/api/ask", json={"question": q}).raise_for_status()
+                latency.append((time.perf_counter() - started) * 1000)
+        return {"http": latency, "server_rss_mb": _peak_rss_mb(proc.pid)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main() -> None:
     """Build an index per size, measure each in a fresh process, print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -313,6 +366,7 @@ def main() -> None:
             lexical_s = build_lexical(settings)
             add_s = add_one(settings, sentences, n)
             results[n] = run_child(settings.data_dir, args.questions)
+            results[n].update(over_http(settings.data_dir, args.questions))
             results[n]["build_s"] = built
             results[n]["lexical_s"] = lexical_s
             results[n]["add_s"] = add_s
@@ -339,7 +393,12 @@ def main() -> None:
             "ask total p50 / p95 / p99 (ms)",
             lambda r: _pp(r["ask"]) + f" / {percentile(r['ask'], 99):.1f}",
         ),
-        ("peak RSS (MB)", lambda r: f"{r['rss_mb']:.0f}"),
+        (
+            "POST /api/ask over HTTP p50 / p95 / p99 (ms)",
+            lambda r: _pp(r["http"]) + f" / {percentile(r['http'], 99):.1f}",
+        ),
+        ("server peak RSS, rag serve (MB)", lambda r: f"{r['server_rss_mb']:.0f}"),
+        ("peak RSS, in-process service (MB)", lambda r: f"{r['rss_mb']:.0f}"),
     ]
     for name, cell in rows:
         table.add_row(name, *(cell(results[n]) for n in sizes))
