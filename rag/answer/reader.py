@@ -45,7 +45,7 @@ WEIGHTS: dict[str, float] = {
     "label": 0.4,  # the expected label the question prefers (PERSON before ORG for "who")
     "agree": 0.08,  # further documents stating the same value (up to 3)
     "focus": 1.0,  # +1 "300 people" for "how many people", -1 no "people" in the sentence
-    "kind": 0.8,  # -1 for a length of time where a date is asked, or the reverse
+    "kind": 2.0,  # -1 for a length of time where a date is asked, or the reverse
     "precise": 0.3,  # how precisely a date answer pins a point in time (`date_precision`)
     "common": 0.0,  # the value is one common English word ("State"): likely a tagging slip
     "relation": 0.5,  # share of the question's relation terms (not its names) the sentence has
