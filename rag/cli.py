@@ -7,7 +7,7 @@ and nowhere else (see `EXIT_CODES`).
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -51,11 +51,34 @@ def make_service(settings: Settings) -> "RagService":
     return RagService(settings)
 
 
-def _progress(items: Sequence[Path], description: str) -> Iterable[Path]:
+def _progress(items: Sequence[Path], description: str) -> Iterator[Path]:
+    """Files as they are ingested, with a bar on stderr: done/total, files per second and
+    the time left (rich)."""
     from rich.console import Console
-    from rich.progress import track
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    return track(items, description=description, console=Console(stderr=True), transient=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=len(items), rate="")
+        for item in items:
+            yield item
+            bar.advance(task)
+            speed = bar.tasks[task].speed
+            bar.update(task, rate=f"{speed:.1f} files/s" if speed else "")
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
