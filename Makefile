@@ -61,7 +61,7 @@ $(HTML_PAGES_DIR)/$(HTML_PAGES_FILE): | $(STAMP)
 EVAL_INDEX     := .cache/eval-index
 EVAL_INDEX_BBC := .cache/eval-index-bbc
 SEEDS_FLOORS := --min-accuracy 0.75 --min-cited-accuracy 0.75 --min-refusal-accuracy 0.78
-BBC_FLOORS   := --min-accuracy 0.50 --min-cited-accuracy 0.50 --min-refusal-accuracy 0.75
+BBC_FLOORS   := --min-accuracy 0.52 --min-cited-accuracy 0.52 --min-refusal-accuracy 0.78
 
 eval: install
 	RAG_DATA_DIR=$(EVAL_INDEX) $(BIN)/rag eval --corpus seeds --out evals/runs/seeds

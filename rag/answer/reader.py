@@ -47,14 +47,14 @@ WEIGHTS: dict[str, float] = {
     "focus": 1.0,  # +1 "300 people" for "how many people", -1 no "people" in the sentence
     "kind": 2.0,  # -1 for a length of time where a date is asked, or the reverse
     "precise": 0.3,  # how precisely a date answer pins a point in time (`date_precision`)
-    "common": 0.0,  # the value is one common English word ("State"): likely a tagging slip
+    "common": -0.3,  # the value is one common English word ("State"): likely a tagging slip
     "relation": 0.5,  # share of the question's relation terms (not its names) the sentence has
     "adjacent": 0.3,  # a relation term right next to the value ("director Martin Campbell")
     "overlap": -0.5,  # share of the value's words the question already has ("X Garoua")
     "missing": -1.0,  # share of the question's key terms (names, numbers) the passage lacks
 }
 NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
-MIN_SCORE = 1.5  # below this the best candidate is taken as not answering (evals.tune)
+MIN_SCORE = 1.7  # below this the best candidate is taken as not answering (evals.tune)
 # A passage lacking more than this share of the question's key terms (by weight) is not
 # about what the question names; up to it, a name written otherwise ("Mr Blair" for "Tony
 # Blair") or a qualifier ("two-year") may be missing.
