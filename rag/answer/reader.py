@@ -4,12 +4,15 @@
    weighted terms.
 2. Each whole sentence of each passage is scored by how much of the question's weight
    it matches (lemmas from the annotation made at ingest, `rag.nlp`), and each entity of
-   an expected label in it is a candidate, scored by that sentence match, how close it
-   sits to the matched terms, how much of the question its passage covers, the passage's
-   retrieval rank, and how many documents state the same value.
+   an expected label in it is a candidate, scored by that sentence match, how much of
+   the question's relation terms (its verbs and common nouns) the sentence has, how
+   close the value sits to the matched terms, whether it is of the kind asked for, how
+   much of the question its passage covers, the passage's retrieval rank, and how many
+   documents state the same value (`WEIGHTS`).
 3. It refuses when no candidate of the expected type exists, when the passage misses
-   one of the question's key terms (its names, numbers and rare nouns), or when the best
-   score is under `MIN_SCORE` (chosen on the dev split; evals/README.md).
+   more than `MAX_MISSING` of the question's key terms (its names, numbers and rare
+   nouns), or when the best score is under `MIN_SCORE` (chosen on the dev split;
+   evals/README.md).
 
 The answer leads with the short answer, then quotes the sentence that states it:
 `60 days — "The state … for 60 days …" [1]`. Questions that expect no entity (what did
