@@ -60,7 +60,7 @@ $(HTML_PAGES_DIR)/$(HTML_PAGES_FILE): | $(STAMP)
 # under the scores measured on 2026-12-02 (evals/README.md), so a regression fails CI.
 EVAL_INDEX     := .cache/eval-index
 EVAL_INDEX_BBC := .cache/eval-index-bbc
-SEEDS_FLOORS := --min-accuracy 0.75 --min-cited-accuracy 0.75 --min-refusal-accuracy 0.78
+SEEDS_FLOORS := --min-accuracy 0.75 --min-cited-accuracy 0.75 --min-refusal-accuracy 0.75
 BBC_FLOORS   := --min-accuracy 0.52 --min-cited-accuracy 0.52 --min-refusal-accuracy 0.78
 
 eval: install
