@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,19 +103,28 @@ def _rss_kb(pid: int) -> int:
 
 
 @contextmanager
-def served(data: Path, *, workers: int = 1, chroma: ChromaServer | None = None) -> Iterator[Served]:
+def served(
+    data: Path,
+    *,
+    workers: int = 1,
+    chroma: ChromaServer | None = None,
+    command: Sequence[str] = ("-m", "rag.cli"),
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Served]:
     """`rag serve --workers N` over a data folder on a free loopback port, once ready.
 
     With `chroma`, the server uses that Chroma server (`RAG_CHROMA_HOST`) instead of
-    the folder; with more than one worker and no `chroma`, it starts its own.
+    the folder; with more than one worker and no `chroma`, it starts its own. `command`
+    is what Python runs to reach `rag` (another entry point may register backends
+    first); `env` adds variables.
     """
     port = _free_port()
-    env = {**os.environ, "RAG_DATA_DIR": str(data)}
+    variables = {**os.environ, "RAG_DATA_DIR": str(data), **(env or {})}
     if chroma is not None:
-        env.update(chroma.env())
+        variables.update(chroma.env())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, *command, "serve", "--port", str(port), "--workers", str(workers)],
+        env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

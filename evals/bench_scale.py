@@ -18,7 +18,6 @@ stores the annotations of the documents its questions retrieve, as ingest would 
 import argparse
 import hashlib
 import json
-import os
 import random
 import re
 import subprocess
@@ -300,39 +299,17 @@ def over_http(data_dir: Path, count: int) -> dict[str, Any]:
     127.0.0.1, one at a time after a warm-up round, and the server's peak memory."""
     import httpx
 
-    from evals.bench_api import _free_port
+    from evals.bench_api import served, time_ask
 
-    port = _free_port()
-    env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_EMBEDDER": EMBEDDER}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("rag serve did not start over the bench index")
-            time.sleep(0.2)
-        asked = questions(bbc_sentences(), count)
-        latency: list[float] = []
-        with httpx.Client(base_url=url, timeout=60) as client:
-            for q in asked:  # warm-up: the first request of each kind loads lazily
-                client.post("/api/ask", json={"question": q}).raise_for_status()
-            for q in asked:
-                started = time.perf_counter()
-                client.post("/api/ask", json={"question": q}).raise_for_status()
-                latency.append((time.perf_counter() - started) * 1000)
-        return {"http": latency, "server_rss_mb": _peak_rss_mb(proc.pid)}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    asked = questions(bbc_sentences(), count)
+    with (
+        served(data_dir, command=("-c", _SERVE), env={"RAG_EMBEDDER": EMBEDDER}) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        for q in asked:  # warm-up: the first request of each kind loads lazily
+            time_ask(client, q)
+        latency = [time_ask(client, q) for q in asked]
+        return {"http": latency, "server_rss_mb": _peak_rss_mb(server.pid)}
 
 
 def main() -> None:
