@@ -57,12 +57,10 @@ def _check_public(url: str) -> None:
 def fetch(url: str, settings: Settings, *, allow_private: bool = True) -> tuple[bytes, str]:
     """The body of a page (at most `RAG_MAX_FETCH_BYTES`) and the URL it was served from."""
     _check_scheme(url)
-    if not allow_private:
-        _check_public(url)
 
-    def on_request(request: httpx.Request) -> None:  # every hop of a redirect chain
+    def on_request(request: httpx.Request) -> None:  # every hop, the first one included
         _check_scheme(str(request.url))
-        if not allow_private:
+        if not allow_private:  # resolved here once per hop, before httpx connects
             _check_public(str(request.url))
 
     try:
