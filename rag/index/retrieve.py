@@ -80,15 +80,6 @@ class Filters:
             _ord(self.published_to) if self.published_to else None,
         )
 
-    def accepts(self, node: BaseNode) -> bool:
-        """Whether a node passes the filters."""
-        if self.doc_ids and node.ref_doc_id not in self.doc_ids:
-            return False
-        value = node.metadata.get("published_ord")
-        if self.published_from and (value is None or value < _ord(self.published_from)):
-            return False
-        return not (self.published_to and (value is None or value > _ord(self.published_to)))
-
 
 def _ord(day: date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
