@@ -312,11 +312,44 @@ def over_http(data_dir: Path, count: int) -> dict[str, Any]:
         return {"http": latency, "server_rss_mb": _peak_rss_mb(server.pid)}
 
 
+def ingest_more(data_dir: Path, sentences: Sequence[str], n: int, count: int) -> dict[str, Any]:
+    """`rag ingest` of a JSON Lines export of `count` new synthetic articles into the
+    index of `n`, in its own process (the bench's embedder, spaCy annotation included):
+    chunks per second and the process's peak memory. The articles are deleted after,
+    so a kept index stays the same size."""
+    import os
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "more.jsonl"
+        with export.open("w") as f:
+            for i in range(count):
+                article = synthetic_article(n + 2_000_000 + i, sentences)
+                record = {"id": f"more_{i:06d}", "title": article.title, "text": article.text,
+                          "date": article.published.isoformat() if article.published else ""}  # fmt: skip
+                f.write(json.dumps(record) + "\n")
+        env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_EMBEDDER": EMBEDDER}
+        start = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", _SERVE, "ingest", tmp, "--json"],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        out = child.stdout.read() if child.stdout else b""
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise RuntimeError(f"rag ingest failed with exit code {child.returncode}")
+    written = int(json.loads(out)["chunks_written"])
+    store = Store(load_settings(data_dir=data_dir, embedder=EMBEDDER), EMBEDDER)
+    for i in range(count):
+        store.delete_document(f"more_{i:06d}")
+    return {"ingest_chunks": written, "ingest_s": seconds, "ingest_rss_mb": usage.ru_maxrss / 1024}
+
+
 def main() -> None:
     """Build an index per size, measure each in a fresh process, print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated document counts")
     parser.add_argument("--questions", type=int, default=50)
+    parser.add_argument("--ingest", type=int, default=300, help="articles `rag ingest` adds")
     parser.add_argument("--keep", type=Path, help="build the indexes here and reuse them later")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--launched", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -344,6 +377,7 @@ def main() -> None:
             add_s = add_one(settings, sentences, n)
             results[n] = run_child(settings.data_dir, args.questions)
             results[n].update(over_http(settings.data_dir, args.questions))
+            results[n].update(ingest_more(settings.data_dir, sentences, n, args.ingest))
             results[n]["build_s"] = built
             results[n]["lexical_s"] = lexical_s
             results[n]["add_s"] = add_s
@@ -375,6 +409,11 @@ def main() -> None:
             lambda r: _pp(r["http"]) + f" / {percentile(r['http'], 99):.1f}",
         ),
         ("server peak RSS, rag serve (MB)", lambda r: f"{r['server_rss_mb']:.0f}"),
+        (
+            f"rag ingest of {args.ingest} more articles: chunks/s (spaCy-bound here)",
+            lambda r: f"{r['ingest_chunks'] / r['ingest_s']:.1f}",
+        ),
+        ("rag ingest peak RSS (MB)", lambda r: f"{r['ingest_rss_mb']:.0f}"),
         ("peak RSS, in-process service (MB)", lambda r: f"{r['rss_mb']:.0f}"),
     ]
     for name, cell in rows:

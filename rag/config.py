@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Articles longer than this many characters (after cleaning) are refused at ingest.
     # Ingest costs about 15 s of CPU per 100,000 characters (three quarters embedding).
     max_article_chars: int = Field(default=200_000, ge=1000)
+    # New and changed articles are embedded, annotated and written this many chunks at a
+    # time (rag.ingest.pipeline): bigger batches keep the embedder busier; a crash loses
+    # at most one.
+    ingest_batch_chunks: int = Field(default=256, ge=1, le=10_000)
     prompts_dir: Path = Path(__file__).resolve().parent.parent / "prompts"
 
     # HTTP API: adding and deleting documents needs `Authorization: Bearer <token>`;

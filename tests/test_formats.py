@@ -427,6 +427,51 @@ def test_a_10000_record_export_is_streamed_and_bad_lines_are_named(tmp_path: Pat
     assert size > 5_000_000 and peak < size / 20, (size, peak)
 
 
+def test_a_big_csv_export_is_streamed_and_its_bad_rows_are_named(tmp_path: Path) -> None:
+    import csv
+    import tracemalloc
+
+    export = tmp_path / "big.csv"
+    with export.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "title", "date", "text"])
+        for n in range(1, GOOD_RECORDS + 1):
+            # every 1000th story spans two lines inside its quoted field
+            text = council_story(n) + ("\nA second line." if n % 1000 == 0 else "")
+            writer.writerow([f"c{n}", f"Council record {n}", "2024-01-02", text])
+        writer.writerow(["empty", "No text", "2024-01-02", ""])
+    size = export.stat().st_size
+    list(formats.read_file(export))  # imports and caches are not the reader's memory
+
+    good, bad = 0, {}
+    tracemalloc.start()
+    try:
+        for record in formats.read_file(export):
+            if record.article is None:
+                bad[record.line] = record.problem
+                continue
+            good += 1
+            assert record.article.doc_id == f"c{good}"
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert good == GOOD_RECORDS
+    # the header is line 1 and ten stories took two lines each
+    assert bad == {GOOD_RECORDS + 2 + 10: "no text in field 'text'"}
+    assert size > 5_000_000 and peak < size / 20, (size, peak)
+
+
+def test_a_csv_export_with_a_bad_byte_is_refused_whole_before_any_record(tmp_path: Path) -> None:
+    export = tmp_path / "latin.csv"
+    good = "".join(f"c{n},Story {n},{council_story(n)}\n" for n in range(3000))
+    export.write_bytes(b"id,title,text\n" + good.encode() + b"c9,Caf\xe9,closed\n")
+    with pytest.raises(InvalidInput, match=r"latin\.csv: not valid UTF-8 \(byte \d+\)"):
+        formats.read_file(export)
+    export.write_bytes(b"id,title,body\n" + good.encode())
+    with pytest.raises(InvalidInput, match=r"no 'text' column \(columns: id, title, body\)"):
+        formats.read_file(export)
+
+
 def test_a_slice_of_the_big_export_is_ingested(service: RagService, tmp_path: Path) -> None:
     # All 10,000 records through spaCy and the store take minutes on 2 shared CPUs (about
     # 0.1 s each): the reading is tested above at full size, ingesting on its first lines.

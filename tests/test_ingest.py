@@ -1,7 +1,7 @@
 """Idempotent ingestion into a real Chroma database (fake embedder: fast, exact)."""
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from rag.config import Settings
 from rag.errors import InvalidInput, NotFound, TooLarge
 from rag.ingest.documents import load_article
 from rag.ingest.pipeline import check_length
+from rag.nlp import annotate
 from rag.schema import Article
 from rag.service import RagService
 
@@ -130,6 +131,49 @@ def test_interrupted_write_is_repaired(
     assert len(chunk_ids(service)) == sum(d.chunk_count for d in service.documents())
 
 
+def test_articles_are_embedded_in_batches_across_files_each_chunk_keeping_its_vector(
+    make_settings: Callable[..., Settings], corpus: Path
+) -> None:
+    embedder = FakeEmbedder()
+    service = RagService(make_settings(embedder="fake", ingest_batch_chunks=12), embedder=embedder)
+    report = service.ingest_folder(corpus)
+    counts = sorted(d.chunk_count for d in service.documents())
+    assert len(report.created) == 5 and sum(embedder.calls) == sum(counts)
+    # fewer embedder calls than articles: a batch takes chunks of several files, and
+    # closes once it holds 12 chunks or more
+    assert len(embedder.calls) < 5 and max(embedder.calls) >= 12
+    got = service.store.chunks.get(include=["embeddings", "documents"])
+    for vector, text in zip(got["embeddings"], got["documents"], strict=True):
+        assert list(vector) == pytest.approx(FakeEmbedder().embed_query(text))
+    stored = service.store.get_annotations([d.doc_id for d in service.documents()])
+    assert len(stored) == 5
+    for doc_id, (sha, annotation) in stored.items():
+        text = service.store.get_text(doc_id)
+        assert annotation == annotate(text) and sha == service.store.get_document(doc_id).sha256
+
+
+def test_a_crash_mid_run_keeps_the_batches_written_before_it(
+    make_settings: Callable[..., Settings], corpus: Path
+) -> None:
+    class Crashing(FakeEmbedder):
+        def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+            if self.calls:
+                raise KeyboardInterrupt  # the process dies during the second batch
+            return super().embed_documents(texts)
+
+    settings = make_settings(embedder="fake", ingest_batch_chunks=1)  # one article a batch
+    with pytest.raises(KeyboardInterrupt):
+        RagService(settings, embedder=Crashing()).ingest_folder(corpus)
+    embedder = FakeEmbedder()
+    service = RagService(settings, embedder=embedder)
+    assert len(service.documents()) == 1  # the first batch is stored, and whole
+    report = service.ingest_folder(corpus)
+    assert len(report.unchanged) == 1 and len(report.created) == 4
+    written = {d.doc_id: d.chunk_count for d in service.documents()}
+    assert sum(embedder.calls) == sum(written.values()) - written[report.unchanged[0]]
+    assert len(chunk_ids(service)) == sum(written.values())
+
+
 def test_add_and_delete_one_article(service: RagService) -> None:
     article = load_article(next(SEEDS.glob("000_*.txt")))
     assert service.add_article(article)[0] == "created"
@@ -203,7 +247,8 @@ def test_too_long_file_is_skipped_by_name_before_any_work(
     name, reason = report.skipped[0]
     assert name == "sub/big.txt" and "RAG_MAX_ARTICLE_CHARS" in reason
     assert "big" not in {d.doc_id for d in service.documents()}
-    assert len(embedder.calls) == 5  # the long one was never chunked or embedded
+    # the long one was never chunked or embedded: only the five others' chunks were
+    assert sum(embedder.calls) == sum(d.chunk_count for d in service.documents())
     with pytest.raises(TooLarge):  # one article, as the API adds it
         service.add_article(load_article(corpus / "sub" / "big.txt"))
 

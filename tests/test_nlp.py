@@ -59,9 +59,9 @@ def test_long_text_is_annotated_block_by_block_like_one_doc(
     lengths: list[int] = []
 
     def spy() -> Callable[[str], Any]:
-        def run(block: str) -> Any:
+        def run(block: str, **kwargs: Any) -> Any:
             lengths.append(len(block))
-            return real(block)
+            return real(block, **kwargs)
 
         return run
 
@@ -75,3 +75,20 @@ def test_long_text_is_annotated_block_by_block_like_one_doc(
     assert len(whole.entities) > 50
     for entity in blocked.entities[-5:]:
         assert text[entity.start : entity.end].strip()
+
+
+def test_a_batch_of_texts_is_annotated_as_each_alone() -> None:
+    texts = [load_article(p).text for p in sorted(SEEDS.glob("*.txt"))][:3]
+    texts.append("")
+    assert nlp.annotate_many(texts, block_chars=3000) == [nlp.annotate(t) for t in texts]
+
+
+def test_article_words_carry_every_lemma_they_may_have() -> None:
+    text = "Prices rose as the leaves fell; Mexicans voted."
+    annotation = nlp.annotate(text)
+    lemmas = {text[t.start : t.end]: t.lemmas for t in annotation.tokens}
+    assert "rise" in lemmas["rose"] and "rose" in lemmas["rose"]
+    assert {"leaf", "leave"} <= set(lemmas["leaves"])
+    assert "fall" in lemmas["fell"]
+    assert lemmas["Mexicans"] == ("mexicans",)  # unknown to the dictionary: itself
+    assert nlp.Annotation.from_json(annotation.to_json()) == annotation

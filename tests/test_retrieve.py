@@ -187,7 +187,7 @@ def test_a_missing_damaged_or_lagging_lexical_index_is_repaired(
         def crash(*args: Any, **kwargs: Any) -> None:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(LexicalIndex, "put", crash)
+        monkeypatch.setattr(LexicalIndex, "put_many", crash)
         with pytest.raises(KeyboardInterrupt):
             service.add_text("Zanzibar cloves harvest doubled this spring.", doc_id="cloves")
         monkeypatch.undo()

@@ -147,6 +147,11 @@ def _initialisms(question: str) -> set[str]:
     return out
 
 
+def _about(word: str, token: Token) -> bool:
+    """Whether a token may be a form of a lower-case word (by any of its lemmas)."""
+    return any(_related(word, lemma) for lemma in token.lemmas)
+
+
 def _related(a: str, b: str) -> bool:
     """Whether two lower-case words are the same word or one extends the other by a short
     suffix ("iran"/"iranian"); the lemmatizer leaves such derived words apart."""
@@ -209,11 +214,7 @@ def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView
 def _matches(term: Term, tokens: Sequence[Token], text_of: Callable[[Token], str]) -> list[int]:
     """Indexes of the tokens that match a question term (by lemma or surface form)."""
     lemma, word = term.lemma, fold(term.text)
-    return [
-        i
-        for i, t in enumerate(tokens)
-        if _related(lemma, t.lemma) or _related(word, fold(text_of(t)))
-    ]
+    return [i for i, t in enumerate(tokens) if _about(lemma, t) or _related(word, fold(text_of(t)))]
 
 
 def score(features: dict[str, float]) -> float:
@@ -236,11 +237,7 @@ def _count_tagged_as_date(
         return False
     at = bisect.bisect_left(starts, ent.end)
     following = view.tokens[at] if at < len(view.tokens) else None
-    return (
-        following is not None
-        and following.start - ent.end <= 1
-        and _related(q.counted, following.lemma)
-    )
+    return following is not None and following.start - ent.end <= 1 and _about(q.counted, following)
 
 
 class Reader:
@@ -286,7 +283,7 @@ class Reader:
         covered = 0.0
         positions: dict[str, list[int]] = {}  # term lemma -> token indexes in the passage
         focus = q.focus
-        if not q.typed and focus and not any(_related(focus, t.lemma) for t in view.tokens):
+        if not q.typed and focus and not any(_about(focus, t) for t in view.tokens):
             return []  # "what is the population of …" needs "population"
         keys = missing = 0.0
         for term in q.terms:
@@ -376,13 +373,13 @@ class Reader:
                 counted = q.counted
                 if counted:  # "300 people" for "how many people"; none is a weaker answer
                     after = [t for t in view.tokens[at : at + 4] if t.start >= ent.end]
-                    unit = next((t for t in after[:2] if _related(counted, t.lemma)), None)
+                    unit = next((t for t in after[:2] if _about(counted, t)), None)
                     if unit is not None:
                         features["focus"] = 1.0
                         if label in ("CARDINAL", "QUANTITY") and unit.start - value[1] <= 1:
                             value = (value[0], unit.end)  # "817 points": value and noun
                             text = view.text(*value)
-                    elif not any(_related(counted, t.lemma) for t in view.tokens[lo:hi]):
+                    elif not any(_about(counted, t) for t in view.tokens[lo:hi]):
                         features["focus"] = -1.0
                 features["kind"] = kind_mismatch(q, label, text)
                 if q.duration is False and label == "DATE":

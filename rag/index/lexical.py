@@ -190,21 +190,27 @@ class LexicalIndex:
         `state` is (state before the write, after it): the recorded state moves only if
         it was the one before, so a write missed earlier stays visible to `sync`.
         """
+        self.put_many([(doc_id, version, nodes)], state)
+
+    def put_many(self, docs: Sequence[tuple[str, str, Sequence[BaseNode]]],
+                 state: tuple[str, str] | None = None) -> None:  # fmt: skip
+        """`put` for several documents (doc_id, version, nodes) in one transaction."""
         with self._write() as conn:
-            self._remove(conn, doc_id)
-            for node in nodes:
-                meta = node.metadata
-                data = json.dumps({"id": node.node_id, "doc_id": doc_id,
-                                   "text": node.get_content(), "metadata": meta})  # fmt: skip
-                cur = conn.execute(
-                    "INSERT INTO chunks (chunk_id, doc_id, chunk_index, published, node) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (node.node_id, doc_id, int(meta.get("chunk_index", 0)),
-                     int(meta.get("published_ord") or 0), data),
-                )  # fmt: skip
-                conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)",
-                             (cur.lastrowid, body(node)))  # fmt: skip
-            conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, version))
+            for doc_id, version, nodes in docs:
+                self._remove(conn, doc_id)
+                for node in nodes:
+                    meta = node.metadata
+                    data = json.dumps({"id": node.node_id, "doc_id": doc_id,
+                                       "text": node.get_content(), "metadata": meta})  # fmt: skip
+                    cur = conn.execute(
+                        "INSERT INTO chunks (chunk_id, doc_id, chunk_index, published, node) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (node.node_id, doc_id, int(meta.get("chunk_index", 0)),
+                         int(meta.get("published_ord") or 0), data),
+                    )  # fmt: skip
+                    conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)",
+                                 (cur.lastrowid, body(node)))  # fmt: skip
+                conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, version))
             self._advance(conn, state)
         self._forget_counts()
 

@@ -13,7 +13,6 @@ records (a byline line in their text is read, as for plain text) and spreadsheet
 
 import codecs
 import csv
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from rag.errors import InvalidInput
 from rag.ingest.documents import SUFFIXES as TEXT_SUFFIXES
-from rag.ingest.documents import load_article, parse_article, parse_pages, read_text
+from rag.ingest.documents import load_article, parse_article, parse_pages
 from rag.schema import Article
 
 
@@ -327,9 +326,9 @@ def _jsonl_record(path: Path, line: int, raw: bytes, options: ReadOptions) -> Re
     return _record(path, line, fields, options)
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str] | csv.Error]]:
+def _csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, str] | csv.Error]]:
     """(first line, row) of each CSV record; a malformed one is its `csv.Error`."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(lines)
     start = 2  # line 1 is the header
     while True:
         try:
@@ -343,25 +342,64 @@ def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str] | csv.Error]]:
         start = reader.line_num + 1
 
 
-def read_csv(path: Path, options: ReadOptions) -> list[Record]:
-    """One article per CSV row under a header row naming the fields."""
-    text = read_text(path)
-    # The stdlib refuses fields over 128 KiB; articles may be longer (the length cap
-    # comes later, with a message that names the limit). The setting is process-wide.
-    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
-    header = next(csv.reader(io.StringIO(text, newline="")), [])
+# Bytes read at a time when a CSV export is checked before its records are read.
+CHECK_BYTES = 1 << 16
+
+
+def read_csv(path: Path, options: ReadOptions) -> Iterator[Record]:
+    """One article per CSV row under a header row naming the fields.
+
+    Streams like `read_jsonl`. A CSV record may span lines, so a bad byte cannot be
+    pinned to one record: the whole file is first checked, 64 KiB at a time, to be
+    UTF-8 text without NUL bytes, and its header to name the text column; a file that
+    fails is refused whole, before any record.
+    """
+    try:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        with path.open("rb") as f:
+            while block := f.read(CHECK_BYTES):
+                if b"\x00" in block:
+                    raise _binary(path.name)
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    raise _not_utf8(path.name, offset + exc.start) from exc
+                offset += len(block)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(path.name, offset + exc.start) from exc
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), [])
+    except OSError as exc:
+        raise InvalidInput(f"{path.name}: cannot read file ({exc.strerror})") from exc
     if options.text_field not in header:
         raise InvalidInput(
             f"{path.name}: no {options.text_field!r} column (columns: {', '.join(header)}); "
             "name the text column with --text-field"
         )
-    records = []
-    for line, row in _csv_rows(text):
-        if isinstance(row, csv.Error):
-            records.append(Record(None, line, f"malformed CSV ({row})"))
-        else:
-            records.append(_record(path, line, row, options))
-    return records
+    return _csv_records(path, options)
+
+
+def _csv_records(path: Path, options: ReadOptions) -> Iterator[Record]:
+    # The stdlib refuses fields over 128 KiB; articles may be longer (the length cap
+    # comes later, with a message that names the limit). The setting is process-wide.
+    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+    line = 1
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            for line, row in _csv_rows(f):
+                if isinstance(row, csv.Error):
+                    yield Record(None, line, f"malformed CSV ({row})")
+                else:
+                    yield _record(path, line, row, options)
+    except OSError as exc:  # the disk failed mid-read: what was read stands
+        yield Record(None, line + 1, f"cannot read the rest of the file ({exc.strerror})")
+
+
+def _not_utf8(name: str, at: int) -> InvalidInput:
+    return InvalidInput(f"{name}: not valid UTF-8 (byte {at}); re-save it as UTF-8")
 
 
 READERS: dict[str, Reader] = {
@@ -376,8 +414,9 @@ SUFFIXES = tuple(READERS)
 
 
 def read_file(path: Path, options: ReadOptions | None = None) -> Iterable[Record]:
-    """The articles of one file, read by the reader of its suffix: a list, or for JSON
-    Lines an iterator that reads the file as it is consumed (iterate it once)."""
+    """The articles of one file, read by the reader of its suffix: a list, or for the
+    exports (JSON Lines, CSV) an iterator that reads the file as it is consumed (iterate
+    it once)."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise InvalidInput(f"{path.name}: unsupported file type; use one of {', '.join(SUFFIXES)}")

@@ -4,21 +4,22 @@ An unchanged document (same cleaned-text hash) costs one catalogue lookup and no
 embedding. Bad files are reported by name and skipped; the others still go in.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from rag.config import Settings
 from rag.errors import InvalidInput, TooLarge
 from rag.index.embed import Embedder
-from rag.index.store import Store
+from rag.index.store import Store, Written
 from rag.ingest.chunking import split_article
 from rag.ingest.documents import find_article_files
 from rag.ingest.formats import SUFFIXES, ReadOptions, read_file
-from rag.nlp import annotate
-from rag.schema import Article
+from rag.nlp import annotate, annotate_many
+from rag.schema import Article, Chunk, DocumentInfo
 
 Outcome = Literal["created", "updated", "unchanged"]
 T = TypeVar("T")
@@ -86,6 +87,13 @@ def check_length(article: Article, settings: Settings) -> None:
         )
 
 
+# New and changed articles are chunked as they are read, then embedded, annotated and
+# written `RAG_INGEST_BATCH_CHUNKS` chunks at a time: one embedder call for the batch
+# (similar lengths together, whichever article they come from), one spaCy `pipe` and one
+# Chroma write per step. A crash loses at most the batch in flight; finished batches are
+# stored and are "unchanged" at the next run.
+
+
 def ingest_article(
     article: Article, store: Store, embedder: Embedder, settings: Settings
 ) -> tuple[Outcome, int]:
@@ -94,21 +102,79 @@ def ingest_article(
     Chunking, embedding and annotating run before the write lock is taken; the check and
     the write run under it, so concurrent writers of one document (threads, the server
     and the CLI) take turns and the last complete write wins. Every ingest, from a
-    folder or through the API, passes here: an article over `RAG_MAX_ARTICLE_CHARS` is
-    refused (`TooLarge`) first.
+    folder or through the API, passes here or through `ingest_articles`: an article over
+    `RAG_MAX_ARTICLE_CHARS` is refused (`TooLarge`) first.
     """
-    check_length(article, settings)
-    if _unchanged(article, store):
-        return "unchanged", 0
-    chunks = split_article(article, settings.chunk_size, settings.chunk_overlap)
-    vectors = embedder.embed_documents([c.text for c in chunks])
-    annotation = annotate(article.text)
+    ((_, outcome, written),) = ingest_articles([(None, article)], store, embedder, settings)
+    if isinstance(outcome, InvalidInput):
+        raise outcome
+    return outcome, written
+
+
+def ingest_articles(
+    items: Iterable[tuple[T, Article]],
+    store: Store,
+    embedder: Embedder,
+    settings: Settings,
+) -> Iterator[tuple[T, Outcome | InvalidInput, int]]:
+    """Ingest articles (each with a tag of the caller's), yielding (tag, outcome or the
+    `InvalidInput` that refused it, chunks written) per article, as each is settled:
+    unchanged ones at once, new and changed ones when their batch is written, so the
+    order may differ from the input's by up to one batch."""
+    pending: list[tuple[T, Article, list[Chunk]]] = []
+    size = 0
+    for tag, article in items:
+        try:
+            check_length(article, settings)
+        except InvalidInput as exc:
+            yield tag, exc, 0
+            continue
+        if _unchanged(article, store):
+            yield tag, "unchanged", 0
+            continue
+        if any(a.doc_id == article.doc_id for _, a, _ in pending):  # written in turn
+            yield from _write_batch(pending, store, embedder)
+            pending, size = [], 0
+        chunks = split_article(article, settings.chunk_size, settings.chunk_overlap)
+        pending.append((tag, article, chunks))
+        size += len(chunks)
+        if size >= settings.ingest_batch_chunks:
+            yield from _write_batch(pending, store, embedder)
+            pending, size = [], 0
+    if pending:
+        yield from _write_batch(pending, store, embedder)
+
+
+def _write_batch(
+    batch: list[tuple[T, Article, list[Chunk]]], store: Store, embedder: Embedder
+) -> Iterator[tuple[T, Outcome, int]]:
+    texts = [c.text for _, _, chunks in batch for c in chunks]
+    # spaCy annotates in a second thread while the embedder runs: both spend most of
+    # their time in native code that releases the GIL, and the embedder leaves enough
+    # of the CPU idle that the annotation costs about a third of its time alone
+    # (`make bench`, "ingest / raw embedder").
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        annotating = pool.submit(annotate_many, [a.text for _, a, _ in batch])
+        vectors = iter(embedder.embed_documents(texts))
+        annotations = annotating.result()
+    docs = [
+        Written(article, chunks, [next(vectors) for _ in chunks], annotation)
+        for (_, article, chunks), annotation in zip(batch, annotations, strict=True)
+    ]
     with store.writing():
-        existing = store.get_document(article.doc_id)
-        if existing is not None and existing.version == article.version:
-            return "unchanged", 0  # another writer stored the same version meanwhile
-        store.write_document(article, chunks, vectors, annotation)
-    return ("created" if existing is None else "updated"), len(chunks)
+        stored = {d.article.doc_id: store.get_document(d.article.doc_id) for d in docs}
+        fresh = [d for d in docs if _version(stored[d.article.doc_id]) != d.article.version]
+        store.write_documents(fresh)  # another writer may have stored some meanwhile
+    written = {d.article.doc_id for d in fresh}
+    for tag, article, chunks in batch:
+        if article.doc_id not in written:
+            yield tag, "unchanged", 0
+        else:
+            yield tag, ("created" if stored[article.doc_id] is None else "updated"), len(chunks)
+
+
+def _version(info: DocumentInfo | None) -> str | None:
+    return None if info is None else info.version
 
 
 def _unchanged(article: Article, store: Store) -> bool:
@@ -134,39 +200,93 @@ class RecordResult:
     unread: bool = False  # skipped because the file or record could not be read
 
 
-def ingest_file(
-    path: Path,
+def ingest_files(
+    files: Sequence[tuple[Path, str]],
+    store: Store,
+    embedder: Embedder,
+    settings: Settings,
+    **kwargs: Any,
+) -> list[list[RecordResult]]:
+    """Ingest files given as (path, name in reports); each file's results in its order
+    (keyword arguments as for `settle_files`)."""
+    found: list[list[tuple[int, RecordResult]]] = [[] for _ in files]
+    index = {id(path): i for i, (path, _) in enumerate(files)}
+    for path, position, result in settle_files(files, store, embedder, settings, **kwargs):
+        found[index[id(path)]].append((position, result))
+    return [[r for _, r in sorted(results, key=lambda x: x[0])] for results in found]
+
+
+def settle_files(
+    files: Iterable[tuple[Path, str]],
     store: Store,
     embedder: Embedder,
     settings: Settings,
     *,
-    name: str | None = None,
     options: ReadOptions | None = None,
     seen: dict[str, str] | None = None,
     outlet: str | None = None,
     published: date | None = None,
-) -> list[RecordResult]:
-    """Ingest the articles of one file (read by the reader of its suffix), one result each.
+) -> Iterator[tuple[Path, int, RecordResult]]:
+    """Ingest the articles of files (path, name in reports), each read by the reader of
+    its suffix, in batches across files (`ingest_articles`). Yields (path, position of
+    the record in its file, result) as each is settled, so a file's results may come
+    out of order and after the next file's.
 
-    `name` is how reports call the file (default: its name); `seen` maps the doc ids
-    already ingested in this run to where they were read, so a repeated id is skipped.
-    A file that cannot be read at all is one skipped result. `outlet` and `published`,
-    when given, replace what was read from the file for each of its articles.
+    `seen` maps the doc ids already ingested in this run to where they were read, so a
+    repeated id is skipped. A file that cannot be read at all is one skipped result.
+    `outlet` and `published`, when given, replace what was read for each article.
     """
-    name = name or path.name
     seen = {} if seen is None else seen
+    ready: list[tuple[Path, int, RecordResult]] = []  # skipped while reading
+
+    def articles() -> Iterator[tuple[tuple[Path, int, RecordResult], Article]]:
+        for path, name in files:
+            records = _records(path, name, options or ReadOptions(), seen, outlet, published)
+            for position, (result, article) in enumerate(records):
+                if article is None:
+                    ready.append((path, position, result))
+                else:
+                    yield (path, position, result), article
+
+    for (path, position, result), outcome, written in ingest_articles(
+        articles(), store, embedder, settings
+    ):
+        yield from _drain(ready)
+        if isinstance(outcome, InvalidInput):  # `TooLarge`
+            result.reason = str(outcome)
+        else:
+            result.outcome, result.chunks_written = outcome, written
+        yield path, position, result
+    yield from _drain(ready)
+
+
+def _drain(items: list[T]) -> Iterator[T]:
+    while items:
+        yield items.pop(0)
+
+
+def _records(
+    path: Path,
+    name: str,
+    options: ReadOptions,
+    seen: dict[str, str],
+    outlet: str | None,
+    published: date | None,
+) -> Iterator[tuple[RecordResult, Article | None]]:
+    """Each record of a file as its result to be (skipped, until settled) and its article,
+    or as its final result and None when it cannot be ingested (unreadable, repeated id)."""
     try:
-        records = read_file(path, options or ReadOptions())
+        records = read_file(path, options)
     except InvalidInput as exc:  # unreadable, binary, no text layer, unsupported...
         seen.setdefault(path.stem, name)  # its stored version stays
-        return [RecordResult(name, "skipped", reason=str(exc), unread=True)]
-    results = []
+        yield RecordResult(name, "skipped", reason=str(exc), unread=True), None
+        return
     for record in records:
         where = name if record.line is None else f"{name}:{record.line}"
         article = record.article
         if article is None:
             reason = record.problem or "unreadable record"
-            results.append(RecordResult(where, "skipped", reason=reason, unread=True))
+            yield RecordResult(where, "skipped", reason=reason, unread=True), None
             continue
         if outlet or published:
             article = replace(
@@ -174,20 +294,13 @@ def ingest_file(
                 outlet=outlet or article.outlet,
                 published=published or article.published,
             )
-        skipped = RecordResult(where, "skipped", article.doc_id, article.title)
+        result = RecordResult(where, "skipped", article.doc_id, article.title)
         if article.doc_id in seen:
-            skipped.reason = f"same id as {seen[article.doc_id]}; rename one"
-            results.append(skipped)
+            result.reason = f"same id as {seen[article.doc_id]}; rename one"
+            yield result, None
             continue
         seen[article.doc_id] = where
-        try:
-            outcome, written = ingest_article(article, store, embedder, settings)
-        except InvalidInput as exc:  # `TooLarge`
-            skipped.reason = str(exc)
-            results.append(skipped)
-            continue
-        results.append(RecordResult(where, outcome, article.doc_id, article.title, written))
-    return results
+        yield result, article
 
 
 def ingest_folder(
@@ -208,23 +321,19 @@ def ingest_folder(
     """
     files = find_article_files(folder, SUFFIXES)
     report = IngestReport(repaired_chunks=store.repair())
-    options = options or ReadOptions()
-    seen: dict[str, str] = {}  # doc_id -> where it was read
     partly_read: set[str] = set()  # source names of files with something skipped
-    for path in track(files, "Ingesting"):
-        name = str(path.relative_to(folder))
-        kind = path.suffix.lower().lstrip(".")
-        for result in ingest_file(
-            path, store, embedder, settings, name=name, options=options, seen=seen
-        ):
-            report.note(kind, result.outcome)
-            if result.outcome == "skipped":
-                report.skipped.append((result.name, result.reason or "skipped"))
-                if result.unread:
-                    partly_read.add(path.name)
-                continue
-            getattr(report, result.outcome).append(result.doc_id)
-            report.chunks_written += result.chunks_written
+    seen: dict[str, str] = {}  # doc_id -> where it was read
+    named = ((path, str(path.relative_to(folder))) for path in track(files, "Ingesting"))
+    settled = settle_files(named, store, embedder, settings, options=options, seen=seen)
+    for path, _, result in settled:
+        report.note(path.suffix.lower().lstrip("."), result.outcome)
+        if result.outcome == "skipped":
+            report.skipped.append((result.name, result.reason or "skipped"))
+            if result.unread:
+                partly_read.add(path.name)
+            continue
+        getattr(report, result.outcome).append(result.doc_id)
+        report.chunks_written += result.chunks_written
     if prune:
         for info in store.list_documents():
             if info.doc_id not in seen and info.source not in partly_read:
