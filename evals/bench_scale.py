@@ -324,13 +324,15 @@ def ingest_more(data_dir: Path, sentences: Sequence[str], n: int, count: int) ->
         with export.open("w") as f:
             for i in range(count):
                 article = synthetic_article(n + 2_000_000 + i, sentences)
+                day = article.published.isoformat() if article.published else ""
                 record = {"id": f"more_{i:06d}", "title": article.title, "text": article.text,
-                          "date": article.published.isoformat() if article.published else ""}  # fmt: skip
+                          "date": day}  # fmt: skip
                 f.write(json.dumps(record) + "\n")
         env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_EMBEDDER": EMBEDDER}
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", _SERVE, "ingest", tmp, "--json"],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        command = [sys.executable, "-c", _SERVE, "ingest", tmp, "--json"]
+        child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL)  # fmt: skip
         out = child.stdout.read() if child.stdout else b""
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - start
