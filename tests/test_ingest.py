@@ -10,6 +10,7 @@ from fakes import FakeEmbedder
 
 from rag.config import Settings
 from rag.errors import InvalidInput, NotFound, TooLarge
+from rag.index.store import Store
 from rag.ingest.documents import load_article
 from rag.ingest.pipeline import check_length
 from rag.nlp import annotate
@@ -172,6 +173,32 @@ def test_a_crash_mid_run_keeps_the_batches_written_before_it(
     written = {d.doc_id: d.chunk_count for d in service.documents()}
     assert sum(embedder.calls) == sum(written.values()) - written[report.unchanged[0]]
     assert len(chunk_ids(service)) == sum(written.values())
+
+
+def test_a_write_that_dies_before_its_version_bump_is_found_without_a_scan(
+    service: RagService, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.ingest_folder(corpus)
+    path = next(corpus.glob("004_*.txt"))
+    path.write_text(path.read_text().replace("700%", "800%"))
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # after the catalogue and the old chunks' delete
+
+    monkeypatch.setattr(Store, "_bump_version", crash)
+    with pytest.raises(KeyboardInterrupt):
+        service.ingest_folder(corpus)
+    monkeypatch.undo()
+    store = service.store
+    assert store.lexical.doc_versions()[path.stem] != store.get_document(path.stem).version
+    scans: list[object] = []
+    real_get = store.chunks.get
+    monkeypatch.setattr(store.chunks, "get", lambda *a, **k: scans.append(k) or real_get(*a, **k))
+    report = service.ingest_folder(corpus)  # repairs what the dead write recorded, only
+    assert report.unchanged and path.stem in report.unchanged
+    assert all(k.get("where") for k in scans)  # no read of every chunk
+    assert store.lexical.doc_versions()[path.stem] == store.get_document(path.stem).version
+    assert any("800%" in p.text for p in service.retrieve("800%"))
 
 
 def test_add_and_delete_one_article(service: RagService) -> None:

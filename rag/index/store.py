@@ -5,7 +5,8 @@ this module only adds the bookkeeping llama-index does not do: the document cata
 (cleaned text, hash, metadata), idempotent replacement and repair after an interrupted
 write. A local persistent client is used unless `RAG_CHROMA_HOST` names a server.
 
-Write order for one document: stale leftovers with the new version are cleared, the new
+Write order for one document (a batch of documents goes through the same steps together,
+one Chroma call per step): stale leftovers with the new version are cleared, the new
 chunks are added, the catalogue record (with the new version) is written, then chunks of
 older versions are deleted. A version hashes the text and the metadata together
 (`Article.version`), so a changed date or outlet is a new version like a changed text.
@@ -17,11 +18,12 @@ server and `rag ingest`) that write to one index take turns and the last complet
 wins. Readers take no lock: the write order keeps what they see consistent.
 
 The lexical index (`rag.index.lexical`, SQLite FTS5 beside the Chroma data) mirrors the
-live chunks: each write updates it for its one document, under the same lock, after
+live chunks: each write updates it for its documents, under the same lock, after
 Chroma. `sync_lexical` repairs it, document by document, whenever it reflects another
 store state than the current one (a crash between the two writes, a missing file).
 """
 
+import json
 import logging
 import shutil
 import sqlite3
@@ -45,6 +47,7 @@ from rag.nlp import Annotation
 from rag.schema import Article, Chunk, DocumentInfo
 
 _WRITES = "writes"  # the catalogue collection's write counter (Store.version)
+_PENDING = "pending"  # beside it, during a write: the ids of the documents it changes
 _PAGE = 5000  # records per Chroma `get` when reading many
 _SYNC_BATCH = 200  # documents whose chunks `sync_lexical` reads from Chroma at a time
 log = logging.getLogger(__name__)
@@ -241,11 +244,41 @@ class Store:
 
     def _bump_version(self) -> tuple[str, str]:
         """Announce a write (call holding the write lock, after it); the store state
-        before and after."""
+        before and after. Clears the record of the write in progress (`_begin`)."""
         metadata = self.client.get_collection(self.catalogue.name).metadata or {}
         count = int(metadata.get(_WRITES, 0))
-        self.catalogue.modify(metadata={_WRITES: count + 1})
+        self.catalogue.modify(metadata={_WRITES: count + 1})  # replaces the whole metadata
         return f"{self.catalogue.id}-{count}", f"{self.catalogue.id}-{count + 1}"
+
+    def _begin(self, doc_ids: Sequence[str]) -> None:
+        """Record which documents a write is about to change (holding the write lock), so
+        that if it dies midway `repair` looks at those only; a write that died before is
+        repaired first."""
+        self._repair_pending()
+        metadata = self.client.get_collection(self.catalogue.name).metadata or {}
+        count = int(metadata.get(_WRITES, 0))
+        self.catalogue.modify(metadata={_WRITES: count, _PENDING: json.dumps(list(doc_ids))})
+
+    def _repair_pending(self) -> int:
+        """Delete the chunks a write that died midway left (those of the documents it
+        recorded whose version is not the catalogue's); how many. Bumps the version, so
+        the lexical index re-checks those documents."""
+        metadata = self.client.get_collection(self.catalogue.name).metadata or {}
+        pending = json.loads(str(metadata.get(_PENDING) or "[]"))
+        if not pending:
+            return 0
+        got = self.catalogue.get(ids=pending, include=["metadatas"])
+        metas = got["metadatas"] or []
+        live = {i: _live_version(m or {}) for i, m in zip(got["ids"], metas, strict=True)}
+        stale = get_all(self.chunks, [], _any(
+            {"$and": [{"doc_id": d}, {"doc_sha": {"$ne": live[d]}}]} if d in live
+            else {"doc_id": d}
+            for d in pending
+        ))["ids"]  # fmt: skip
+        if stale:
+            self.chunks.delete(ids=stale)
+        self._bump_version()
+        return len(stale)
 
     def live_hashes(self) -> dict[str, str]:
         """doc_id -> the version whose chunks are current."""
@@ -311,6 +344,7 @@ class Store:
         if len({d.article.doc_id for d in docs}) < len(docs):
             raise ValueError("write_documents: an article id appears twice")
         with self.writing():
+            self._begin([d.article.doc_id for d in docs])
             self.chunks.delete(where=_any(
                 {"$and": [{"doc_id": d.article.doc_id}, {"doc_sha": d.article.version}]}
                 for d in docs
@@ -347,25 +381,20 @@ class Store:
         with self.writing():
             if self.get_document(doc_id) is None:
                 raise NotFound(f"no document with id {doc_id!r}; `rag documents` lists them")
+            self._begin([doc_id])
             self.catalogue.delete(ids=[doc_id])
             self.chunks.delete(where={"doc_id": doc_id})
             self.annotations.delete(ids=[doc_id])
             self.lexical.delete(doc_id, self._bump_version())
 
     def repair(self) -> int:
-        """Delete chunks left by an interrupted write; returns how many were removed."""
+        """Delete chunks left by an interrupted write; returns how many were removed.
+
+        O(what that write was changing), not O(the corpus): every write records its
+        documents before it starts (`_begin`) and the record is cleared when it ends.
+        """
         with self.writing():
-            live = self.live_hashes()
-            got = get_all(self.chunks, ["metadatas"])
-            stale = [
-                cid
-                for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
-                if live.get(str((meta or {}).get("doc_id"))) != (meta or {}).get("doc_sha")
-            ]
-            if stale:
-                self.chunks.delete(ids=stale)
-                self._bump_version()
-            return len(stale)
+            return self._repair_pending()
 
     def sync_lexical(self) -> bool:
         """Bring the lexical index up to the store's state if it lags (O(1) when it does
