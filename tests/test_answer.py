@@ -214,3 +214,35 @@ def test_a_count_the_tagger_read_as_a_year_still_answers_how_many(
     assert citation.answer_start is not None and citation.answer_end is not None
     stored = service.store.get_text("census")  # offsets are into the cleaned article
     assert stored[citation.answer_start : citation.answer_end] == "1333 boats"
+
+
+def test_an_amount_restated_in_parentheses_is_one_answer_with_its_currency(
+    make_settings: Any,
+) -> None:
+    from fakes import FakeEmbedder
+
+    service = RagService(make_settings(embedder="fake"), embedder=FakeEmbedder())
+    text = (
+        "Island budget\n\nThe island council spent 41.5 million kroner ($6.1m; £4.8m) on "
+        "ferry subsidies last year, well above its plan, the treasurer said."
+    )
+    service.add_text(text, doc_id="ferries")
+    answer = service.ask("How much did the island council spend on ferry subsidies?")
+    # the story's own amount, with its currency word; the conversions are not rivals
+    assert answer.answerable and answer.answer.startswith("41.5 million kroner —"), answer.answer
+    assert answer.conflicts == []
+
+
+def test_a_role_noun_must_be_matched_by_the_sentence_that_names_the_person(
+    make_settings: Any,
+) -> None:
+    from fakes import FakeEmbedder
+
+    service = RagService(make_settings(embedder="fake"), embedder=FakeEmbedder())
+    text = (
+        "Harbour board\n\nTom Reyes, a spokesman for the harbour board, said the new dock "
+        "opens in May. Ada Lind became chairman of the board last year."
+    )
+    service.add_text(text, doc_id="board")
+    answer = service.ask("Who is the chairman of the harbour board?")
+    assert answer.answerable and answer.answer.startswith("Ada Lind"), answer.answer

@@ -51,7 +51,7 @@ WEIGHTS: dict[str, float] = {
     "kind": 2.0,  # -1 for a length of time where a date is asked, or the reverse
     "precise": 0.3,  # how precisely a date answer pins a point in time (`date_precision`)
     "common": -0.3,  # the value is one common English word ("State"): likely a tagging slip
-    "relation": 0.5,  # share of the question's relation terms (not its names) the sentence has
+    "relation": 0.5,  # share of the question's verbs and role nouns (not names) the sentence has
     "adjacent": 0.3,  # a relation term right next to the value ("director Martin Campbell")
     "overlap": -0.5,  # share of the value's words the question already has ("X Garoua")
     "missing": -1.0,  # share of the question's key terms (names, numbers) the passage lacks
@@ -211,6 +211,60 @@ def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView
     )
 
 
+# Labels of amounts, which news restate in parentheses in another currency or unit.
+AMOUNTS = ("MONEY", "QUANTITY", "CARDINAL", "PERCENT")
+
+
+def restatements(view: "_PassageView") -> set[Entity]:
+    """The amounts that restate the amount just before them in parentheses: "$6.58bn" and
+    "£3.5bn" of "59.2 trillion rupiah ($6.58bn; £3.5bn)", "$11m" of "£6m ($11m)". News
+    convert currencies and units this way; a restatement is the same answer as the amount
+    it follows, not a rival one, and the first amount is the one the story states."""
+    out: set[Entity] = set()
+    previous: Entity | None = None
+    previous_end = 0
+    for ent in view.entities:
+        start, end = value_span(view, ent)
+        if previous is not None and ent.label in AMOUNTS and previous.label in AMOUNTS:
+            gap = view.text(previous_end, start)
+            opens = previous not in out and re.fullmatch(r" ?\( ?", gap)
+            goes_on = previous in out and re.fullmatch(r" ?[;,/] ?(?:or )?", gap)
+            if opens or goes_on:
+                out.add(ent)
+        previous, previous_end = ent, end
+    return out
+
+
+def value_span(view: "_PassageView", ent: Entity) -> tuple[int, int]:
+    """An entity's span made whole as a value (`answer_span`, a person's surname, the
+    currency word of an amount of money), in article offsets."""
+    text, offset = view.passage.text, view.passage.char_start
+    a, b = answer_span(text, ent.start - offset, ent.end - offset)
+    if ent.label == "PERSON":
+        b = whole_name(text, a, b)
+    elif ent.label == "MONEY":
+        b = _with_unit(text, a, b)
+    return a + offset, b + offset
+
+
+def _with_unit(text: str, start: int, end: int) -> int:
+    """The end of an amount of money the tagger cut before its currency word: "59.2
+    trillion" of "59.2 trillion rupiah" is followed by its unit; a sign ("$", "£") or a
+    word inside the span already names the currency."""
+    if not re.fullmatch(r"[\d.,]+(?: ?(?:thousand|million|billion|trillion|bn|m|k))?",
+                        text[start:end]):  # fmt: skip
+        return end
+    unit = re.match(r" [a-z]{3,}\b", text[end:])
+    return end + unit.end() if unit else end
+
+
+def _asks_type(lemma: str) -> bool:
+    """Whether a question noun only names the type of the answer ("year", "company"),
+    which says nothing about which sentence states it. A role ("chairman", "coach") does:
+    "who is the chairman of X" is answered by the sentence that says "chairman"."""
+    return lemma in NOUN_LABELS and NOUN_LABELS[lemma][0] != "PERSON"
+
+
 def _matches(term: Term, tokens: Sequence[Token], text_of: Callable[[Token], str]) -> list[int]:
     """Indexes of the tokens that match a question term (by lemma or surface form)."""
     lemma, word = term.lemma, fold(term.text)
@@ -301,11 +355,10 @@ class Reader:
         passage_match = covered / total
         weights = {t.lemma: t.weight for t in q.terms}
         # The asked-for type ("year" of "what year") says nothing about which sentence.
-        relation = {
-            t.lemma: t.weight for t in q.terms if not t.named and t.lemma not in NOUN_LABELS
-        }
+        relation = {t.lemma: t.weight for t in q.terms if not t.named and not _asks_type(t.lemma)}
         relation_total = sum(relation.values())
         starts = [t.start for t in view.tokens]
+        restated = restatements(view)
         out = []
         for s_start, s_end in view.sentences:
             lo, hi = bisect.bisect_left(starts, s_start), bisect.bisect_left(starts, s_end)
@@ -328,19 +381,15 @@ class Reader:
                                      view.text(s_start, s_end), dict(shared)))  # fmt: skip
                 continue
             for ent in view.entities:
-                if not (s_start <= ent.start and ent.end <= s_end):
+                if not (s_start <= ent.start and ent.end <= s_end) or ent in restated:
                     continue
                 label = ent.label
                 if label not in q.labels and _count_tagged_as_date(q, view, ent, starts):
                     label = "CARDINAL"
                 if label not in q.labels:
                     continue
-                ptext, offset = view.passage.text, view.passage.char_start
-                a, b = answer_span(ptext, ent.start - offset, ent.end - offset)
-                if label == "PERSON":
-                    b = whole_name(ptext, a, b)
-                value = (a + offset, b + offset)
-                text = ptext[a:b]
+                value = value_span(view, ent)
+                text = view.text(*value)
                 words = [fold(w) for w in re.findall(r"\w+", text)]
                 said = [any(_related(w, asked) for asked in q_words) for w in words]
                 if not words or all(said):
