@@ -93,7 +93,16 @@ def is_duration(text: str) -> bool:
     words = re.findall(r"[a-z]+|\d+", fold(text))
     has_unit = any(w.rstrip("s") in TIME_UNITS for w in words)
     has_point = any(w in CALENDAR_WORDS or (w.isdigit() and len(w) == 4) for w in words)
+    if has_unit and not has_point and any(w in DEICTIC for w in words):
+        # "last week", "this month", "next year", "two days ago" are points in time, which
+        # dateparser's simplification writes as "1 week ago", "in 1 year"; "the last two
+        # years" stays a count ("last 2 year"), a length of time.
+        has_point = bool(re.search(r"\bago\b|^\s*in\b", _duration_words(" ".join(words))))
     return has_unit and not has_point
+
+
+# Words that may make a unit of time a point in time counted from now.
+DEICTIC = frozenset({"last", "this", "next", "ago", "previous", "coming"})
 
 
 @lru_cache(maxsize=4096)

@@ -133,6 +133,10 @@ class Question:
     # point in time is ("when", "what date"), None when neither.
     duration: bool | None = None
     counting: bool = False  # "how many …", "how much …": the focus is what is counted
+    # The role a "who is the X of …" question asks who holds ("chairman", "coach"): a
+    # sentence that answers it names the role ("which player scored" has none: the
+    # sentence that answers it need not say "player").
+    role: str | None = None
 
     @property
     def typed(self) -> bool:
@@ -157,6 +161,15 @@ def _head_noun(tokens: list[tuple[str, str, str]], start: int) -> str | None:
     return head
 
 
+def _role_noun(tokens: list[tuple[str, str, str]], start: int) -> str | None:
+    """The head noun after a copula, past a possessive name ("minister" in "Chile's
+    foreign minister")."""
+    for j in range(start, min(start + 4, len(tokens))):
+        if tokens[j][1] == "POS":
+            return _head_noun(tokens, j + 1)
+    return _head_noun(tokens, start)
+
+
 def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...], str | None]:
     """Expected labels and the asked-about noun, from the first wh-word (earliest cue wins:
     "Who was president when …?" asks for a person)."""
@@ -178,6 +191,10 @@ def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...]
                 return HOW[nxt], None
             return (), None  # "how did …": a sentence answers
         if word in WH:
+            if word in ("who", "whom") and nxt in COPULA:
+                noun = _role_noun(tokens, i + 2)  # "who is the chairman of …"
+                if noun in NOUN_LABELS and NOUN_LABELS[noun] == NOUN_LABELS["person"]:
+                    return WH[word], noun
             return WH[word], None
         if word in ("what", "which"):
             # "what is the population of …": the noun after the copula is the one asked for.
@@ -224,6 +241,6 @@ def analyse_question(text: str) -> Question:
         )
         duration = asks_length
     counting = any(a == "how" and b in ("many", "much") for a, b in itertools.pairwise(lowered))
-    return Question(
-        text, labels, focus, tuple(terms.values()), entities, duration, counting=counting
-    )
+    asker = next((w for w in lowered if w in WH_WORDS), None)
+    role = focus if asker in ("who", "whom") else None  # set for "who is the X" only
+    return Question(text, labels, focus, tuple(terms.values()), entities, duration, counting, role)

@@ -368,6 +368,8 @@ class Reader:
             match = sum(weights[lemma] for lemma, idx in in_sentence.items() if idx) / total
             if match < MIN_SENTENCE:
                 continue
+            if q.role and not any(_about(q.role, t) for t in view.tokens[lo:hi]):
+                continue  # "who is the chairman of X" is answered where "chairman" is said
             sentence = (s_start, s_end)
             shared = {"sentence": match, "passage": passage_match, "rank": 1 / view.number,
                       "missing": missing / keys if keys else 0.0}  # fmt: skip
