@@ -255,3 +255,18 @@ def test_a_role_noun_must_be_matched_by_the_sentence_that_names_the_person(
     # no sentence names a chief executive: the people named hold other roles
     refused = service.ask("Who is the chief executive of the harbour board?")
     assert not refused.answerable, refused.answer
+
+
+def test_a_sentence_opening_with_a_pronoun_goes_on_about_the_one_before(
+    make_settings: Any,
+) -> None:
+    from fakes import FakeEmbedder
+
+    service = RagService(make_settings(embedder="fake"), embedder=FakeEmbedder())
+    text = (
+        "Quay works\n\nThe port authority has not yet set a reopening date for the storm-hit "
+        "north quay. It will announce one at a meeting on 14 March, a spokesman said."
+    )
+    service.add_text(text, doc_id="quay")
+    answer = service.ask("When will the port authority announce the north quay's reopening date?")
+    assert answer.answerable and answer.answer.startswith("14 March"), answer.answer

@@ -3,7 +3,9 @@
 1. The question is analysed (`rag.answer.question`): the entity labels it expects and its
    weighted terms.
 2. Each whole sentence of each passage is scored by how much of the question's weight
-   it matches (lemmas from the annotation made at ingest, `rag.nlp`), and each entity of
+   it matches (lemmas from the annotation made at ingest, `rag.nlp`; a sentence opening
+   with a pronoun also gets, at `INHERITED` weight, the terms of the one before; "who is
+   the X of …" needs a sentence that names the role X), and each entity of
    an expected label in it is a candidate, scored by that sentence match, how much of
    the question's relation terms (its verbs and common nouns) the sentence has, how
    close the value sits to the matched terms, whether it is of the kind asked for, how
@@ -17,7 +19,8 @@
 The answer leads with the short answer, then quotes the sentence that states it:
 `60 days — "The state … for 60 days …" [1]`. Questions that expect no entity (what did
 … say) are answered by the sentence alone. Left out: rewriting sentences (the quote is
-the article's own words, so it cannot drift), and answers spanning two sentences.
+the article's own words, so it cannot drift), and values stated across two sentences
+other than through a pronoun.
 """
 
 import bisect
@@ -211,6 +214,9 @@ def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView
     )
 
 
+# Words that open a sentence continuing the previous one's subject.
+INHERITED = 0.5  # what a term matched only in the sentence before counts for
+PRONOUNS = frozenset({"it", "he", "she", "they", "this", "these", "its", "his", "her", "their"})
 # Labels of amounts, which news restate in parentheses in another currency or unit.
 AMOUNTS = ("MONEY", "QUANTITY", "CARDINAL", "PERCENT")
 
@@ -360,12 +366,25 @@ class Reader:
         starts = [t.start for t in view.tokens]
         restated = restatements(view)
         out = []
+        previous = (0, 0)  # token range of the sentence before
         for s_start, s_end in view.sentences:
             lo, hi = bisect.bisect_left(starts, s_start), bisect.bisect_left(starts, s_end)
+            # A sentence that opens with a pronoun ("It will do so on 26 January.") goes on
+            # about what the one before said: that one's matched terms count for it too.
+            first = re.match(r"\W*(\w+)", view.text(s_start, s_end))
+            lo_terms = previous[0] if first and first[1].lower() in PRONOUNS else lo
+            previous = (lo, hi)
             in_sentence = {
-                lemma: [i for i in idx if lo <= i < hi] for lemma, idx in positions.items()
+                lemma: [i for i in idx if lo_terms <= i < hi] for lemma, idx in positions.items()
             }
-            match = sum(weights[lemma] for lemma, idx in in_sentence.items() if idx) / total
+            match = (
+                sum(
+                    weights[lemma] * (1.0 if any(i >= lo for i in idx) else INHERITED)
+                    for lemma, idx in in_sentence.items()
+                    if idx
+                )
+                / total
+            )
             if match < MIN_SENTENCE:
                 continue
             if q.role and not any(_about(q.role, t) for t in view.tokens[lo:hi]):
