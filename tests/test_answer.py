@@ -8,7 +8,7 @@ from fakes import ScriptedGenerator
 from rag.answer.facts import canonical, is_duration
 from rag.answer.generate import REFUSAL
 from rag.answer.question import analyse_question
-from rag.answer.reader import answer_span, date_precision
+from rag.answer.reader import answer_span, date_precision, kind_mismatch
 from rag.errors import InvalidInput
 from rag.public import answer_dict
 from rag.service import RagService
@@ -140,6 +140,9 @@ def test_values_are_made_whole_and_compared_across_spellings() -> None:
     # counted from now, a unit of time is a point in time; with a count, a length
     assert not is_duration("last week") and not is_duration("two days ago")
     assert not is_duration("next month") and is_duration("the last two years")
+    on_what_date = analyse_question("On what date will the bill be debated?")
+    assert kind_mismatch(on_what_date, "DATE", "this month") < 0  # a day is asked
+    assert kind_mismatch(on_what_date, "DATE", "23 February") == 0
     assert date_precision("29 November 2025") == 1.0
     assert date_precision("2025") < date_precision("March 2025") < 1.0
     assert date_precision("this month") == 0.0

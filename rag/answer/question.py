@@ -162,8 +162,8 @@ def _head_noun(tokens: list[tuple[str, str, str]], start: int) -> str | None:
 
 
 def _role_noun(tokens: list[tuple[str, str, str]], start: int) -> str | None:
-    """The head noun after a copula, past a possessive name ("minister" in "Chile's
-    foreign minister")."""
+    """The head noun after a copula, past a possessive name ("mayor" in "the city's
+    deputy mayor")."""
     for j in range(start, min(start + 4, len(tokens))):
         if tokens[j][1] == "POS":
             return _head_noun(tokens, j + 1)

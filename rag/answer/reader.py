@@ -97,8 +97,8 @@ def kind_mismatch(q: Question, label: str, text: str) -> float:
         if q.duration is False:
             if re.fullmatch(r"[\d.,]+", text) and not re.fullmatch(r"\d{4}", text):
                 penalty -= 1.0  # a bare number ("54", an age) is no point in time
-            elif q.focus == "year" and date_precision(text) < 0.5:
-                penalty -= 1.0  # "in which year" wants a year
+            elif q.focus in ("year", "date") and date_precision(text) < 0.5:
+                penalty -= 1.0  # "in which year" wants a year, "on what date" a day
     return penalty
 
 
