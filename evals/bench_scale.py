@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from chromadb.api.client import SharedSystemClient
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from rich.console import Console
 from rich.table import Table
@@ -313,14 +314,16 @@ def over_http(data_dir: Path, count: int) -> dict[str, Any]:
 
 
 def ingest_more(data_dir: Path, sentences: Sequence[str], n: int, count: int) -> dict[str, Any]:
-    """`rag ingest` of a JSON Lines export of `count` new synthetic articles into the
-    index of `n`, in its own process (the bench's embedder, spaCy annotation included):
-    chunks per second and the process's peak memory. The articles are deleted after,
-    so a kept index stays the same size."""
+    """`rag ingest` of a JSON Lines export of `count` new synthetic articles into a copy of
+    the index of `n`, in its own process (the bench's embedder, spaCy annotation
+    included): chunks per second and the process's peak memory. The copy keeps a kept
+    index unchanged, and no process writes to a Chroma folder another one has open."""
     import os
+    import shutil
 
     with tempfile.TemporaryDirectory() as tmp:
-        export = Path(tmp) / "more.jsonl"
+        export = Path(tmp) / "export" / "more.jsonl"
+        export.parent.mkdir()
         with export.open("w") as f:
             for i in range(count):
                 article = synthetic_article(n + 2_000_000 + i, sentences)
@@ -328,9 +331,11 @@ def ingest_more(data_dir: Path, sentences: Sequence[str], n: int, count: int) ->
                 record = {"id": f"more_{i:06d}", "title": article.title, "text": article.text,
                           "date": day}  # fmt: skip
                 f.write(json.dumps(record) + "\n")
-        env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_EMBEDDER": EMBEDDER}
+        copy = Path(tmp) / "index"
+        shutil.copytree(data_dir, copy)
+        env = {**os.environ, "RAG_DATA_DIR": str(copy), "RAG_EMBEDDER": EMBEDDER}
+        command = [sys.executable, "-c", _SERVE, "ingest", str(export.parent), "--json"]
         start = time.perf_counter()
-        command = [sys.executable, "-c", _SERVE, "ingest", tmp, "--json"]
         child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL)  # fmt: skip
         out = child.stdout.read() if child.stdout else b""
@@ -340,9 +345,6 @@ def ingest_more(data_dir: Path, sentences: Sequence[str], n: int, count: int) ->
     if child.returncode:
         raise RuntimeError(f"rag ingest failed with exit code {child.returncode}")
     written = int(json.loads(out)["chunks_written"])
-    store = Store(load_settings(data_dir=data_dir, embedder=EMBEDDER), EMBEDDER)
-    for i in range(count):
-        store.delete_document(f"more_{i:06d}")
     return {"ingest_chunks": written, "ingest_s": seconds, "ingest_rss_mb": usage.ru_maxrss / 1024}
 
 
@@ -377,6 +379,9 @@ def main() -> None:
                 built = float((folder / "built").read_text())
             lexical_s = build_lexical(settings)
             add_s = add_one(settings, sentences, n)
+            # Chroma's local client is not process-safe: this process lets go of the index
+            # before the measuring processes open it (they store annotations).
+            SharedSystemClient.clear_system_cache()
             results[n] = run_child(settings.data_dir, args.questions)
             results[n].update(over_http(settings.data_dir, args.questions))
             results[n].update(ingest_more(settings.data_dir, sentences, n, args.ingest))
