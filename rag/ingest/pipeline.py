@@ -87,13 +87,6 @@ def check_length(article: Article, settings: Settings) -> None:
         )
 
 
-# New and changed articles are chunked as they are read, then embedded, annotated and
-# written `RAG_INGEST_BATCH_CHUNKS` chunks at a time: one embedder call for the batch
-# (similar lengths together, whichever article they come from), one spaCy `pipe` and one
-# Chroma write per step. A crash loses at most the batch in flight; finished batches are
-# stored and are "unchanged" at the next run.
-
-
 def ingest_article(
     article: Article, store: Store, embedder: Embedder, settings: Settings
 ) -> tuple[Outcome, int]:
@@ -120,7 +113,14 @@ def ingest_articles(
     """Ingest articles (each with a tag of the caller's), yielding (tag, outcome or the
     `InvalidInput` that refused it, chunks written) per article, as each is settled:
     unchanged ones at once, new and changed ones when their batch is written, so the
-    order may differ from the input's by up to one batch."""
+    order may differ from the input's by up to one batch.
+
+    New and changed articles are chunked as they are read, then embedded, annotated and
+    written `RAG_INGEST_BATCH_CHUNKS` chunks at a time: one embedder call for the batch
+    (similar lengths together, whichever article they come from), one spaCy `pipe` and
+    one Chroma write per step. A crash loses at most the batch in flight; finished
+    batches are stored and are "unchanged" at the next run.
+    """
     pending: list[tuple[T, Article, list[Chunk]]] = []
     size = 0
     for tag, article in items:
