@@ -11,7 +11,10 @@ chunks are added, the catalogue record (with the new version) is written, then c
 older versions are deleted. A version hashes the text and the metadata together
 (`Article.version`), so a changed date or outlet is a new version like a changed text.
 Chunks whose version differs from the catalogue's are never served (`live_nodes` and
-the retriever filter them), and `repair` removes them.
+the retriever filter them), and `repair` removes them: each write first records the ids
+of its documents in the catalogue collection's metadata (`_begin`) and its version bump
+clears them, so a write that died leaves the list of documents to look at, and repair
+costs what that write was changing, not a read of every chunk.
 
 Writers hold `writing()`, a file lock in the data folder, so threads and processes (the
 server and `rag ingest`) that write to one index take turns and the last complete write
