@@ -114,7 +114,7 @@ def _offsets(value: Any) -> tuple[int, ...]:
 
 # The lexical search of a question runs in one of these threads while the asking thread
 # embeds the question and queries Chroma: both wait in native code (SQLite, onnxruntime,
-# Chroma) with the GIL released (`make bench-scale`: retrieve p50 5.3 -> 3.8 ms at 10,000
+# Chroma) with the GIL released (retrieve, mean of 50 questions: about 5.5 -> 4.2 ms at 10,000
 # documents with the bench's cheap query embedder; MiniLM's ~5 ms hides it entirely).
 # Several, shared by the process, so concurrent requests do not queue behind one.
 _LEXICAL_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lexical")
