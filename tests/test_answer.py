@@ -266,6 +266,13 @@ def test_a_role_noun_must_be_matched_by_the_sentence_that_names_the_person(
             "14 March —",
             id="a sentence opening with a pronoun",
         ),
+        pytest.param(  # every sentence of a story is about its headline's subject
+            "Lighthouse keeper retires\n\nAnn Moss leaves the post on 30 June, the trust "
+            "said. She has served for 31 years.",
+            "When does the lighthouse keeper retire?",
+            "30 June —",
+            id="the headline says what the story is about",
+        ),
     ],
 )
 def test_hand_written_articles(make_settings: Any, text: str, question: str, leads: str) -> None:

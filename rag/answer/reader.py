@@ -3,9 +3,10 @@
 1. The question is analysed (`rag.answer.question`): the entity labels it expects and its
    weighted terms.
 2. Each whole sentence of each passage is scored by how much of the question's weight
-   it matches (lemmas from the annotation made at ingest, `rag.nlp`; a sentence opening
-   with a pronoun also gets, at `INHERITED` weight, the terms of the one before; "who is
-   the X of …" needs a sentence that names the role X), and each entity of
+   it matches (lemmas from the annotation made at ingest, `rag.nlp`; the terms of the
+   article's title, and for a sentence opening with a pronoun those of the one before,
+   count at `INHERITED` weight; "who is the X of …" needs a sentence that names the role
+   X), and each entity of
    an expected label in it is a candidate, scored by that sentence match, how much of
    the question's relation terms (its verbs and common nouns) the sentence has, how
    close the value sits to the matched terms, whether it is of the kind asked for, how
@@ -215,7 +216,7 @@ def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView
 
 
 # Words that open a sentence continuing the previous one's subject.
-INHERITED = 0.5  # what a term matched only in the sentence before counts for
+INHERITED = 0.5  # what a term only in the title or the sentence before counts for
 PRONOUNS = frozenset({"it", "he", "she", "they", "this", "these", "its", "his", "her", "their"})
 # Labels of amounts, which news restate in parentheses in another currency or unit.
 AMOUNTS = ("MONEY", "QUANTITY", "CARDINAL", "PERCENT")
@@ -346,9 +347,12 @@ class Reader:
         if not q.typed and focus and not any(_about(focus, t) for t in view.tokens):
             return []  # "what is the population of …" needs "population"
         keys = missing = 0.0
+        titled: set[str] = set()  # lemmas of the terms the article's title has
         for term in q.terms:
             hits = _matches(term, view.tokens, token_text)
             in_title = any(_related(fold(term.text), w) for w in view.title_words)
+            if in_title:
+                titled.add(term.lemma)
             keys += term.weight if term.key else 0.0
             if hits:
                 positions[term.lemma] = hits
@@ -377,14 +381,13 @@ class Reader:
             in_sentence = {
                 lemma: [i for i in idx if lo_terms <= i < hi] for lemma, idx in positions.items()
             }
+            own = {lemma for lemma, idx in in_sentence.items() if any(i >= lo for i in idx)}
+            # What the sentence before (after a pronoun) or the title says counts at
+            # `INHERITED`: every sentence of a story is about its headline's subject.
+            inherited = {lemma for lemma, idx in in_sentence.items() if idx} | titled
             match = (
-                sum(
-                    weights[lemma] * (1.0 if any(i >= lo for i in idx) else INHERITED)
-                    for lemma, idx in in_sentence.items()
-                    if idx
-                )
-                / total
-            )
+                sum(weights[x] for x in own) + INHERITED * sum(weights[x] for x in inherited - own)
+            ) / total
             if match < MIN_SENTENCE:
                 continue
             if q.role and not any(_about(q.role, t) for t in view.tokens[lo:hi]):
