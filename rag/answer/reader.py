@@ -215,8 +215,10 @@ def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView
     )
 
 
+# What a term only in the title or the sentence before counts for in a sentence's share
+# (the relation and closeness features see the sentence before's terms as they are).
+INHERITED = 0.5
 # Words that open a sentence continuing the previous one's subject.
-INHERITED = 0.5  # what a term only in the title or the sentence before counts for
 PRONOUNS = frozenset({"it", "he", "she", "they", "this", "these", "its", "his", "her", "their"})
 # Labels of amounts, which news restate in parentheses in another currency or unit.
 AMOUNTS = ("MONEY", "QUANTITY", "CARDINAL", "PERCENT")
