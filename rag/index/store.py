@@ -237,8 +237,11 @@ class Store:
         Every write bumps a counter kept in the catalogue collection's metadata, so a
         process (or another worker) learns that its caches are stale from one small read.
         """
-        metadata = self.client.get_collection(self.catalogue.name).metadata or {}
-        return str(metadata.get(_WRITES, 0))
+        return str(self._metadata().get(_WRITES, 0))
+
+    def _metadata(self) -> dict[str, Any]:
+        """The catalogue collection's metadata, read fresh (another process may write)."""
+        return dict(self.client.get_collection(self.catalogue.name).metadata or {})
 
     def state(self) -> str:
         """The version together with the catalogue's id (a recreated collection starts its
@@ -248,8 +251,7 @@ class Store:
     def _bump_version(self) -> tuple[str, str]:
         """Announce a write (call holding the write lock, after it); the store state
         before and after. Clears the record of the write in progress (`_begin`)."""
-        metadata = self.client.get_collection(self.catalogue.name).metadata or {}
-        count = int(metadata.get(_WRITES, 0))
+        count = int(self._metadata().get(_WRITES, 0))
         self.catalogue.modify(metadata={_WRITES: count + 1})  # replaces the whole metadata
         return f"{self.catalogue.id}-{count}", f"{self.catalogue.id}-{count + 1}"
 
@@ -257,22 +259,21 @@ class Store:
         """Record which documents a write is about to change (holding the write lock), so
         that if it dies midway `repair` looks at those only; a write that died before is
         repaired first."""
-        self._repair_pending()
-        metadata = self.client.get_collection(self.catalogue.name).metadata or {}
+        metadata = self._metadata()
+        if metadata.get(_PENDING):
+            self._repair_pending(metadata)
+            metadata = self._metadata()  # the repair bumped the counter
         count = int(metadata.get(_WRITES, 0))
         self.catalogue.modify(metadata={_WRITES: count, _PENDING: json.dumps(list(doc_ids))})
 
-    def _repair_pending(self) -> int:
+    def _repair_pending(self, metadata: dict[str, Any]) -> int:
         """Delete the chunks a write that died midway left (those of the documents it
-        recorded whose version is not the catalogue's); how many. Bumps the version, so
-        the lexical index re-checks those documents."""
-        metadata = self.client.get_collection(self.catalogue.name).metadata or {}
+        recorded in `metadata` whose version is not the catalogue's); how many. Bumps
+        the version, so the lexical index re-checks those documents."""
         pending = json.loads(str(metadata.get(_PENDING) or "[]"))
         if not pending:
             return 0
-        got = self.catalogue.get(ids=pending, include=["metadatas"])
-        metas = got["metadatas"] or []
-        live = {i: _live_version(m or {}) for i, m in zip(got["ids"], metas, strict=True)}
+        live = self.live_hashes(pending)
         stale = get_all(self.chunks, [], _any(
             {"$and": [{"doc_id": d}, {"doc_sha": {"$ne": live[d]}}]} if d in live
             else {"doc_id": d}
@@ -283,9 +284,13 @@ class Store:
         self._bump_version()
         return len(stale)
 
-    def live_hashes(self) -> dict[str, str]:
-        """doc_id -> the version whose chunks are current."""
-        got = get_all(self.catalogue, ["metadatas"])
+    def live_hashes(self, doc_ids: Sequence[str] | None = None) -> dict[str, str]:
+        """doc_id -> the version whose chunks are current, of every document or of
+        `doc_ids` (those stored)."""
+        if doc_ids is not None:
+            got: Any = self.catalogue.get(ids=list(doc_ids), include=["metadatas"])
+        else:
+            got = get_all(self.catalogue, ["metadatas"])
         return {
             i: _live_version(m or {})
             for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
@@ -310,11 +315,17 @@ class Store:
     def put_annotation(self, doc_id: str, sha256: str, annotation: Annotation) -> None:
         """Store (or replace) the annotation of one document's text."""
         with self.writing():
+            self._put_annotations([(doc_id, sha256, annotation)])
+
+    def _put_annotations(self, entries: Sequence[tuple[str, str, Annotation]]) -> None:
+        """Upsert (doc_id, sha256 of the annotated text, annotation) records; keyed by the
+        text's hash, so a stale one is never used."""
+        if entries:
             self.annotations.upsert(
-                ids=[doc_id],
-                documents=[annotation.to_json()],
-                metadatas=[{"sha256": sha256}],
-                embeddings=_CATALOGUE_VECTOR,
+                ids=[doc_id for doc_id, _, _ in entries],
+                documents=[annotation.to_json() for _, _, annotation in entries],
+                metadatas=[{"sha256": sha} for _, sha, _ in entries],
+                embeddings=_CATALOGUE_VECTOR * len(entries),
             )
 
     # -- writes --------------------------------------------------------------------
@@ -356,14 +367,9 @@ class Store:
             added = [n for doc_nodes in nodes.values() for n in doc_nodes]
             if added:
                 self.vector_store.add(added)
-            annotated = [d for d in docs if d.annotation is not None]
-            if annotated:  # keyed by the text's hash: a stale one is never used
-                self.annotations.upsert(
-                    ids=[d.article.doc_id for d in annotated],
-                    documents=[d.annotation.to_json() for d in annotated if d.annotation],
-                    metadatas=[{"sha256": d.article.sha256} for d in annotated],
-                    embeddings=_CATALOGUE_VECTOR * len(annotated),
-                )
+            self._put_annotations(
+                [(d.article.doc_id, d.article.sha256, d.annotation) for d in docs if d.annotation]
+            )
             self.catalogue.upsert(
                 ids=[d.article.doc_id for d in docs],
                 documents=[d.article.text for d in docs],
@@ -397,7 +403,7 @@ class Store:
         documents before it starts (`_begin`) and the record is cleared when it ends.
         """
         with self.writing():
-            return self._repair_pending()
+            return self._repair_pending(self._metadata())
 
     def sync_lexical(self) -> bool:
         """Bring the lexical index up to the store's state if it lags (O(1) when it does
