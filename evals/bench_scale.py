@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -243,22 +243,13 @@ def measure(data_dir: Path, count: int, launched: float) -> dict[str, Any]:
     retrieve: list[float] = []
     total: list[float] = []
     for q in asked:
-        t = time.perf_counter()
-        service.retrieve(q)
-        retrieve.append((time.perf_counter() - t) * 1000)
+        retrieve.append(_ms(service.retrieve, q))
         total.append(service.ask(q).timings_ms["total"])
     peer = textbook_retriever(service.store, service.settings.top_k)
     peer.retrieve(asked[0])  # its first call loads what it needs
-    textbook: list[float] = []
-    bare: list[float] = []
-    for q in asked:
-        t = time.perf_counter()
-        peer.retrieve(q)
-        textbook.append((time.perf_counter() - t) * 1000)
-        vector = HashingEmbedder().embed_query(q)
-        t = time.perf_counter()
-        service.store.nearest(vector, service.settings.top_k)
-        bare.append((time.perf_counter() - t) * 1000)
+    textbook = [_ms(peer.retrieve, q) for q in asked]
+    vectors = [HashingEmbedder().embed_query(q) for q in asked]
+    bare = [_ms(service.store.nearest, v, service.settings.top_k) for v in vectors]
     import resource
 
     return {
@@ -272,6 +263,13 @@ def measure(data_dir: Path, count: int, launched: float) -> dict[str, Any]:
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "chunks": service.store.count_chunks(),
     }
+
+
+def _ms(call: Callable[..., object], *args: Any) -> float:
+    """Milliseconds `call(*args)` takes."""
+    start = time.perf_counter()
+    call(*args)
+    return (time.perf_counter() - start) * 1000
 
 
 def run_child(data_dir: Path, count: int) -> dict[str, Any]:

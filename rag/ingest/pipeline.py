@@ -46,6 +46,15 @@ class IngestReport:
     # kind ("txt", "html", "pdf", "jsonl", "url"...) -> outcome -> how many articles
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    def add(self, kind: str, result: "RecordResult") -> None:
+        """Count one article's result (or one skipped file or record) of a file type."""
+        self.note(kind, result.outcome)
+        if result.outcome == "skipped":
+            self.skipped.append((result.name, result.reason or "skipped"))
+            return
+        getattr(self, result.outcome).append(result.doc_id)
+        self.chunks_written += result.chunks_written
+
     def note(self, kind: str, outcome: str, n: int = 1) -> None:
         """Count articles' outcome under their file type."""
         counts = self.by_kind.setdefault(kind, {})
@@ -326,14 +335,9 @@ def ingest_folder(
     named = ((path, str(path.relative_to(folder))) for path in track(files, "Ingesting"))
     settled = settle_files(named, store, embedder, settings, options=options, seen=seen)
     for path, _, result in settled:
-        report.note(path.suffix.lower().lstrip("."), result.outcome)
-        if result.outcome == "skipped":
-            report.skipped.append((result.name, result.reason or "skipped"))
-            if result.unread:
-                partly_read.add(path.name)
-            continue
-        getattr(report, result.outcome).append(result.doc_id)
-        report.chunks_written += result.chunks_written
+        report.add(path.suffix.lower().lstrip("."), result)
+        if result.unread:
+            partly_read.add(path.name)
     if prune:
         for info in store.list_documents():
             if info.doc_id not in seen and info.source not in partly_read:
@@ -367,13 +371,7 @@ def ingest_urls(
     """Fetch and ingest pages by URL; a page that cannot be fetched or read is skipped."""
     report = IngestReport()
     for url in dict.fromkeys(urls):
-        result = ingest_url(url, store, embedder, settings)
-        report.note("url", result.outcome)
-        if result.outcome == "skipped":
-            report.skipped.append((url, result.reason or ""))
-            continue
-        getattr(report, result.outcome).append(result.doc_id)
-        report.chunks_written += result.chunks_written
+        report.add("url", ingest_url(url, store, embedder, settings))
     if urls and not (report.created or report.updated or report.unchanged):
         raise InvalidInput(
             "no URL could be ingested: "
