@@ -38,6 +38,8 @@ VALUE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "MONEY", "PERCENT", "QUANT
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC"})
 FACT_LABELS = VALUE_LABELS | NAME_LABELS
 COMMON_WORD = 4.0  # Zipf frequency from which a word is a common English word, not a name
+# Words that may make a unit of time a point in time counted from now ("last week").
+DEICTIC = frozenset({"last", "this", "next", "ago", "previous", "coming"})
 
 WEEKDAYS = frozenset(fold(name) for name in calendar.day_name)
 CALENDAR_WORDS = frozenset(
@@ -99,10 +101,6 @@ def is_duration(text: str) -> bool:
         # years" stays a count ("last 2 year"), a length of time.
         has_point = bool(re.search(r"\bago\b|^\s*in\b", _duration_words(" ".join(words))))
     return has_unit and not has_point
-
-
-# Words that may make a unit of time a point in time counted from now.
-DEICTIC = frozenset({"last", "this", "next", "ago", "previous", "coming"})
 
 
 @lru_cache(maxsize=4096)

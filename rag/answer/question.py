@@ -94,6 +94,11 @@ MONEY_VERBS = frozenset({"pay", "cost", "spend", "raise", "earn", "fetch", "sell
 ASKING = frozenset({"name", "tell", "give", "happen", "happened", "do", "say", "call", "accord"})
 
 
+def is_role(noun: str | None) -> bool:
+    """Whether a noun names what a person is to something ("chairman", "coach")."""
+    return NOUN_LABELS.get(noun or "", ())[:1] == ("PERSON",)
+
+
 @dataclass(frozen=True)
 class Term:
     """A content word of the question: its lemma, as written, and its weight."""
@@ -193,7 +198,7 @@ def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...]
         if word in WH:
             if word in ("who", "whom") and nxt in COPULA:
                 noun = _role_noun(tokens, i + 2)  # "who is the chairman of …"
-                if noun in NOUN_LABELS and NOUN_LABELS[noun] == NOUN_LABELS["person"]:
+                if is_role(noun):
                     return WH[word], noun
             return WH[word], None
         if word in ("what", "which"):

@@ -37,7 +37,7 @@ from wordfreq import zipf_frequency
 
 from rag.answer.facts import CALENDAR_WORDS, WEEKDAYS, canonical, is_duration
 from rag.answer.generate import REFUSAL, Draft
-from rag.answer.question import NOUN_LABELS, Question, Term, analyse_question
+from rag.answer.question import NOUN_LABELS, Question, Term, analyse_question, is_role
 from rag.answer.text import fold
 from rag.nlp import Annotation, Entity, Token, annotate
 from rag.schema import Conflict, Passage
@@ -271,7 +271,7 @@ def _asks_type(lemma: str) -> bool:
     """Whether a question noun only names the type of the answer ("year", "company"),
     which says nothing about which sentence states it. A role ("chairman", "coach") does:
     "who is the chairman of X" is answered by the sentence that says "chairman"."""
-    return lemma in NOUN_LABELS and NOUN_LABELS[lemma][0] != "PERSON"
+    return lemma in NOUN_LABELS and not is_role(lemma)
 
 
 def _matches(term: Term, tokens: Sequence[Token], text_of: Callable[[Token], str]) -> list[int]:
