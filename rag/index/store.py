@@ -435,8 +435,7 @@ class Store:
                 by_doc: dict[str, list[BaseNode]] = {d: [] for d in batch}
                 for node in self._live_nodes(live, batch):
                     by_doc[node.ref_doc_id or ""].append(node)
-                for doc_id, nodes in by_doc.items():
-                    self.lexical.put(doc_id, live[doc_id], nodes)
+                self.lexical.put_many([(d, live[d], nodes) for d, nodes in by_doc.items()])
             self.lexical.set_state(state)
             return True
 
