@@ -58,8 +58,14 @@ _WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 
 
-def _binary(name: str) -> InvalidInput:
+def binary_file(name: str) -> InvalidInput:
+    """The error for a file or record that holds NUL characters: not text."""
     return InvalidInput(f"{name}: looks binary (contains NUL characters); not an article")
+
+
+def not_utf8(name: str, at: int) -> InvalidInput:
+    """The error for a file whose byte `at` starts no UTF-8 character."""
+    return InvalidInput(f"{name}: not valid UTF-8 (byte {at}); re-save it as UTF-8")
 
 
 def read_text(path: Path) -> str:
@@ -69,13 +75,11 @@ def read_text(path: Path) -> str:
     except OSError as exc:
         raise InvalidInput(f"{path.name}: cannot read file ({exc.strerror})") from exc
     if b"\x00" in raw:  # checked before decoding, so a binary file is named as such
-        raise _binary(path.name)
+        raise binary_file(path.name)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"{path.name}: not valid UTF-8 (byte {exc.start}); re-save it as UTF-8"
-        ) from exc
+        raise not_utf8(path.name, exc.start) from exc
 
 
 def clean_text(raw: str) -> str:
@@ -358,7 +362,7 @@ def parse_article(
     (a PDF or image read as text), never an article.
     """
     if "\x00" in raw:
-        raise _binary(source or doc_id)
+        raise binary_file(source or doc_id)
     text = _clean_body(raw)
     return _article(
         doc_id, raw, text, title, published, outlet, source, url, author=author,
@@ -416,7 +420,7 @@ def parse_pages(doc_id: str, pages: Sequence[str], *, source: str | None = None)
     texts = [p.replace(_PAGE_MARK, "").strip() for p in pages]
     plain = "\n\n".join(t for t in texts if t)
     if "\x00" in plain:
-        raise _binary(source or doc_id)
+        raise binary_file(source or doc_id)
     cleaned = _clean_body(f"\n\n{_PAGE_MARK}\n\n".join(texts))
     parts: list[str] = []
     starts: list[int | None] = []

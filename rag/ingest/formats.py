@@ -22,7 +22,13 @@ from pathlib import Path
 
 from rag.errors import InvalidInput
 from rag.ingest.documents import SUFFIXES as TEXT_SUFFIXES
-from rag.ingest.documents import load_article, parse_article, parse_pages
+from rag.ingest.documents import (
+    binary_file,
+    load_article,
+    not_utf8,
+    parse_article,
+    parse_pages,
+)
 from rag.schema import Article
 
 
@@ -50,10 +56,6 @@ class Record:
 # A reader may return an iterator that reads as it goes (JSON Lines); every check that
 # refuses the whole file runs before it returns, so iterating raises no `InvalidInput`.
 Reader = Callable[[Path, ReadOptions], Iterable[Record]]
-
-
-def _binary(name: str) -> InvalidInput:
-    return InvalidInput(f"{name}: looks binary (contains NUL characters); not an article")
 
 
 def read_plain(path: Path, options: ReadOptions) -> list[Record]:
@@ -167,7 +169,7 @@ def parse_html(
     from trafilatura.utils import load_html
 
     if b"\x00" in raw:
-        raise _binary(name)
+        raise binary_file(name)
     tree = load_html(_decode_html(raw))
     headline = _declared_headline(tree) if tree is not None else None
     document = trafilatura.bare_extraction(
@@ -289,7 +291,7 @@ def read_jsonl(path: Path, options: ReadOptions) -> Iterator[Record]:
     except OSError as exc:
         raise InvalidInput(f"{path.name}: cannot read file ({exc.strerror})") from exc
     if b"\x00" in head:
-        raise _binary(path.name)
+        raise binary_file(path.name)
     return _jsonl_records(path, options)
 
 
@@ -360,16 +362,16 @@ def read_csv(path: Path, options: ReadOptions) -> Iterator[Record]:
         with path.open("rb") as f:
             while block := f.read(CHECK_BYTES):
                 if b"\x00" in block:
-                    raise _binary(path.name)
+                    raise binary_file(path.name)
                 try:
                     decoder.decode(block)
                 except UnicodeDecodeError as exc:
-                    raise _not_utf8(path.name, offset + exc.start) from exc
+                    raise not_utf8(path.name, offset + exc.start) from exc
                 offset += len(block)
             try:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError as exc:
-                raise _not_utf8(path.name, offset + exc.start) from exc
+                raise not_utf8(path.name, offset + exc.start) from exc
         with path.open(encoding="utf-8-sig", newline="") as f:
             header = next(csv.reader(f), [])
     except OSError as exc:
@@ -396,10 +398,6 @@ def _csv_records(path: Path, options: ReadOptions) -> Iterator[Record]:
                     yield _record(path, line, row, options)
     except OSError as exc:  # the disk failed mid-read: what was read stands
         yield Record(None, line + 1, f"cannot read the rest of the file ({exc.strerror})")
-
-
-def _not_utf8(name: str, at: int) -> InvalidInput:
-    return InvalidInput(f"{name}: not valid UTF-8 (byte {at}); re-save it as UTF-8")
 
 
 READERS: dict[str, Reader] = {
