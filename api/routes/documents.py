@@ -8,6 +8,7 @@ request counts against `RAG_MAX_BODY_BYTES`.
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -170,9 +171,7 @@ def upload_files(
         FileOutcome(file=name, records=[RecordOutcome.model_validate(asdict(r)) for r in records])
         for (_, name), records in zip(saved, results, strict=True)
     ]
-    counted = Counter[str](r.outcome for f in outcomes for r in f.records)
-    kinds = ("created", "updated", "unchanged", "skipped")
-    return UploadResult(files=outcomes, counts={k: counted[k] for k in kinds})
+    return UploadResult(files=outcomes, counts=_counts(r for f in outcomes for r in f.records))
 
 
 @router.post(
@@ -191,9 +190,13 @@ def add_urls(body: UrlsIn, service: ServiceDep) -> UrlsResult:
     """
     results = service.fetch_urls(body.urls, allow_private=service.settings.api_fetch_private)
     outcomes = [RecordOutcome.model_validate(asdict(r)) for r in results]
+    return UrlsResult(urls=outcomes, counts=_counts(outcomes))
+
+
+def _counts(outcomes: Iterable[RecordOutcome]) -> dict[str, int]:
+    """How many records were created, updated, unchanged and skipped (each key present)."""
     counted = Counter[str](r.outcome for r in outcomes)
-    kinds = ("created", "updated", "unchanged", "skipped")
-    return UrlsResult(urls=outcomes, counts={k: counted[k] for k in kinds})
+    return {k: counted[k] for k in ("created", "updated", "unchanged", "skipped")}
 
 
 @router.delete(
