@@ -28,6 +28,15 @@ QUESTIONS = [
 ]
 
 
+def bbc_chunk_texts(service: RagService) -> list[str]:
+    """The texts of the BBC eval articles' chunks, cut as the service cuts them."""
+    from evals.corpora import bbc_articles
+    from rag.ingest.chunking import split_article
+
+    size, overlap = service.settings.chunk_size, service.settings.chunk_overlap
+    return [c.text for a in bbc_articles() for c in split_article(a, size, overlap)]
+
+
 def ingest_vs_embedder(settings_dir: Path) -> list[tuple[str, str]]:
     """Chunks per second of ingesting the 110 BBC eval articles into an empty index
     (chunking, embedding, spaCy annotation, writes) next to the raw embedder on the same
@@ -37,13 +46,11 @@ def ingest_vs_embedder(settings_dir: Path) -> list[tuple[str, str]]:
 
     from evals.corpora import bbc_articles
     from rag.ingest import pipeline
-    from rag.ingest.chunking import split_article
     from rag.nlp import Annotation, annotate
 
     service = RagService(load_settings(data_dir=settings_dir / "annotated"))
     articles = bbc_articles()
-    size, overlap = service.settings.chunk_size, service.settings.chunk_overlap
-    texts = [c.text for a in articles for c in split_article(a, size, overlap)]
+    texts = bbc_chunk_texts(service)
     service.embedder.embed_query("warm up")
     annotate("Warm up.")
     t0 = time.perf_counter()
@@ -79,15 +86,12 @@ def ingest_vs_embedder(settings_dir: Path) -> list[tuple[str, str]]:
 def embedder_batching(service: RagService) -> list[tuple[str, str]]:
     """Chunks per second of the bundled embedder over the BBC eval articles' chunks in one
     call, with batches of similar lengths (as it embeds) and in the order given."""
-    from evals.corpora import bbc_articles
     from rag.index.embed import MiniLMEmbedder
-    from rag.ingest.chunking import split_article
 
     embedder = service.embedder
     if not isinstance(embedder, MiniLMEmbedder):
         return []
-    size, overlap = service.settings.chunk_size, service.settings.chunk_overlap
-    texts = [c.text for a in bbc_articles() for c in split_article(a, size, overlap)]
+    texts = bbc_chunk_texts(service)
     rows = []
     for by_length in (False, True):
         t0 = time.perf_counter()
