@@ -106,6 +106,9 @@ def test_citation_check_applies_to_any_generator(seeded_service: RagService) -> 
         ("Which company bought the brewer?", "ORG", "company"),
         ("Where did the summit take place?", "GPE", None),
         ("Why did the government act?", None, None),
+        ("What is the name of the bishop who praised the book?", "PERSON", "bishop"),
+        ("By how much did industrial output grow?", "PERCENT", None),
+        ("Which Wales rugby coach backed number eight Tom Jones?", "PERSON", "coach"),
     ],
 )
 def test_expected_answer_types(question: str, first_label: str | None, focus: str | None) -> None:

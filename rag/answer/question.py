@@ -68,7 +68,11 @@ NOUN_CLASSES: dict[tuple[str, ...], tuple[str, ...]] = {
      "queen", "prince", "champion", "analyst", "economist", "expert", "lawyer", "captain",
      "striker", "artist", "musician", "presenter", "host", "comedian", "rapper",
      "athlete", "runner", "ceo", "investor", "buyer", "seller", "opponent",
-     "successor", "predecessor", "deputy", "envoy", "ambassador"): ("PERSON", "ORG"),
+     "successor", "predecessor", "deputy", "envoy", "ambassador", "bishop", "archbishop",
+     "pope", "priest", "professor", "scientist", "researcher", "editor", "journalist",
+     "reporter", "producer", "composer", "designer", "architect", "inventor", "commander",
+     "officer", "spokesperson", "referee", "goalkeeper", "defender", "midfielder",
+     "batsman", "bowler", "jockey", "driver", "boxer", "golfer"): ("PERSON", "ORG"),
     ("nationality",): ("NORP", "GPE"),
     ("film", "movie", "album", "song", "book", "show", "series", "programme", "program",
      "novel", "play", "single", "title", "award", "prize"): ("WORK_OF_ART", "EVENT", "ORG"),
@@ -156,13 +160,20 @@ def weight(word: str) -> float:
 def _head_noun(tokens: list[tuple[str, str, str]], start: int) -> str | None:
     """The head of the first noun phrase after position `start`: the last noun of its first
     run of nouns ("minister" in "which Home Office minister"), skipping adjectives and
-    determiners before it."""
-    head = None
-    for _text, tag, lemma in tokens[start : start + 6]:
+    determiners before it. The tagger sometimes tags a word inside a run of nouns as a
+    verb ("rugby" of "which Wales rugby coach backed …"): a known asked-about noun (one of
+    `NOUN_LABELS`) within the next two words of the run is then its head."""
+    head, stop = None, len(tokens)
+    for i, (_text, tag, lemma) in enumerate(tokens[start : start + 6], start):
         if tag.startswith("NN"):
             head = lemma
         elif head is not None or not (tag.startswith("JJ") or tag in ("DT", "CD", "PRP$", "RB")):
+            stop = i
             break
+    if head is not None and head not in NOUN_LABELS:
+        for _text, tag, lemma in tokens[stop : stop + 2]:
+            if tag.startswith("NN") and lemma in NOUN_LABELS:
+                return lemma
     return head
 
 
@@ -186,8 +197,11 @@ def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...]
         if word == "how":
             if nxt in ("many", "much"):
                 noun = _head_noun(tokens, i + 2)
-                if nxt == "much" and noun is None and any(t[2] in MONEY_VERBS for t in tokens):
-                    return ("MONEY", "CARDINAL", "QUANTITY", "PERCENT"), None
+                if nxt == "much" and noun is None:
+                    if any(t[2] in MONEY_VERBS for t in tokens):
+                        return ("MONEY", "CARDINAL", "QUANTITY", "PERCENT"), None
+                    # "by how much did output grow": a change, most often a percentage
+                    return ("PERCENT", "MONEY", "QUANTITY", "CARDINAL"), None
                 if noun in NOUN_LABELS and NOUN_LABELS[noun] in (WHEN, ("MONEY", "CARDINAL")):
                     # "how many years", "how much money"
                     return tuple(dict.fromkeys(NOUN_LABELS[noun] + HOW[nxt])), noun
@@ -205,6 +219,12 @@ def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...]
             # "what is the population of …": the noun after the copula is the one asked for.
             skip = 2 if nxt in COPULA else 1
             noun = _head_noun(tokens, i + skip)
+            if noun == "name":  # "what is the name of the bishop …" asks for a bishop
+                at = next((j for j in range(i + skip, len(words)) if words[j] == "of"), None)
+                noun = _head_noun(tokens, at + 1) if at is not None else None
+                if noun is None:
+                    return NAMED, None
+                return NOUN_LABELS.get(noun, NAMED), noun
             if noun is None:
                 return (), None  # "what did … say", "what is …"
             if noun not in NOUN_LABELS and skip == 2:
