@@ -72,7 +72,7 @@ NOUN_CLASSES: dict[tuple[str, ...], tuple[str, ...]] = {
      "pope", "priest", "professor", "scientist", "researcher", "editor", "journalist",
      "reporter", "producer", "composer", "designer", "architect", "inventor", "commander",
      "officer", "spokesperson", "referee", "goalkeeper", "defender", "midfielder",
-     "batsman", "bowler", "jockey", "driver", "boxer", "golfer"): ("PERSON", "ORG"),
+     "batsman", "bowler", "jockey", "driver", "boxer", "golfer", "character"): ("PERSON", "ORG"),
     ("nationality",): ("NORP", "GPE"),
     ("film", "movie", "album", "song", "book", "show", "series", "programme", "program",
      "novel", "play", "single", "title", "award", "prize"): ("WORK_OF_ART", "EVENT", "ORG"),

@@ -286,6 +286,12 @@ def _matches(term: Term, tokens: Sequence[Token], text_of: Callable[[Token], str
     return [i for i, t in enumerate(tokens) if _about(lemma, t) or _related(word, fold(text_of(t)))]
 
 
+def _is_pronoun_one(view: _PassageView, text: str, end: int) -> bool:
+    """Whether a CARDINAL is the pronoun "one" of "one of the first employees", which the
+    small English model tags as a number: it counts nothing the question could ask for."""
+    return text.lower() == "one" and view.text(end, end + 4).lower() == " of "
+
+
 def score(features: dict[str, float]) -> float:
     """A candidate's score: the weighted sum of its features."""
     return sum(WEIGHTS[name] * value for name, value in features.items())
@@ -424,6 +430,8 @@ class Reader:
                     continue
                 value = value_span(view, ent)
                 text = view.text(*value)
+                if label == "CARDINAL" and _is_pronoun_one(view, text, value[1]):
+                    continue
                 words = [fold(w) for w in re.findall(r"\w+", text)]
                 said = [any(_related(w, asked) for asked in q_words) for w in words]
                 if not words or all(said):
