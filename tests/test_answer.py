@@ -117,6 +117,14 @@ def test_expected_answer_types(question: str, first_label: str | None, focus: st
     assert q.focus == focus
 
 
+def test_a_time_relative_to_now_is_no_key_term() -> None:
+    # "annually", "last year": the story may say "a year" or "in 2004" instead
+    for question in ("How much will the council save annually?", "What did it earn last year?"):
+        assert not any(t.key for t in analyse_question(question).terms if t.lemma != "council")
+    assert any(t.key for t in analyse_question("What did it earn in March 2004?").terms)
+    assert analyse_question("How many of the players were injured?").partitive
+
+
 def test_question_terms_leave_out_the_question_words() -> None:
     q = analyse_question("How long will the state of emergency in the region last?")
     lemmas = {t.lemma for t in q.terms}
@@ -295,6 +303,13 @@ def test_one_of_several_is_no_count(make_settings: Any) -> None:
             "Which Wales rugby coach backed Tom Jones for the captaincy?",
             "Ann Moss —",
             id="a tagger slip inside the asked-about noun phrase",
+        ),
+        pytest.param(  # "how many of the X" asks for the part, not the whole
+            "Fleet survey\n\nAbout 300 of the town's 1,200 fishermen are over 60, the "
+            "harbour survey found.",
+            "How many of the town's fishermen are over 60?",
+            "About 300 —",
+            id="a part of a whole",
         ),
     ],
 )

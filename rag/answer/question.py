@@ -146,6 +146,8 @@ class Question:
     # sentence that answers it names the role ("which player scored" has none: the
     # sentence that answers it need not say "player").
     role: str | None = None
+    # "how many of the X …" asks for a part of X: "1.1m of the 1.6m X", not the 1.6m.
+    partitive: bool = False
 
     @property
     def typed(self) -> bool:
@@ -242,7 +244,15 @@ def analyse_question(text: str) -> Question:
     labels, focus = expected_labels(tokens)
     # Entities the question states; "what year" is the question's cue, not a stated date.
     ents = [e for e in doc.ents if not any(t.lower_ in WH_WORDS for t in e)]
-    entity_tokens = {i for e in ents for i in range(e.start, e.end)}
+    # A time said relative to now or as a frequency ("annually", "last year", "this
+    # week") is no fact a passage must repeat: the story may say "a year" or "in 2004".
+    relative = {
+        i
+        for e in ents
+        if e.label_ in ("DATE", "TIME") and not any(t.like_num or t.is_title for t in e)
+        for i in range(e.start, e.end)
+    }
+    entity_tokens = {i for e in ents for i in range(e.start, e.end)} - relative
     terms: dict[str, Term] = {}
     for i, t in enumerate(doc):
         lower = t.text.lower()
@@ -255,6 +265,7 @@ def analyse_question(text: str) -> Question:
         named = i in entity_tokens or t.tag_.startswith("NNP") or t.like_num
         w = weight(lower) + (1.5 if named else 0.0)
         key = (named or (rare and t.tag_.startswith("NN"))) and lemma != focus
+        key = key and i not in relative
         if lemma not in terms or terms[lemma].weight < w:
             terms[lemma] = Term(lemma, t.text, w, key, named)
     entities = tuple(e.text for e in ents)
@@ -268,4 +279,10 @@ def analyse_question(text: str) -> Question:
     counting = any(a == "how" and b in ("many", "much") for a, b in itertools.pairwise(lowered))
     asker = next((w for w in lowered if w in WH_WORDS), None)
     role = focus if asker in ("who", "whom") else None  # set for "who is the X" only
-    return Question(text, labels, focus, tuple(terms.values()), entities, duration, counting, role)
+    partitive = any(
+        a == "how" and b in ("many", "much") and c == "of"
+        for a, b, c in zip(lowered, lowered[1:], lowered[2:], strict=False)
+    )
+    return Question(
+        text, labels, focus, tuple(terms.values()), entities, duration, counting, role, partitive
+    )

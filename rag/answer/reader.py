@@ -472,6 +472,8 @@ class Reader:
                             text = view.text(*value)
                     elif not any(_about(counted, t) for t in view.tokens[lo:hi]):
                         features["focus"] = -1.0
+                if q.partitive and view.text(value[1], value[1] + 4) == " of ":
+                    features["focus"] = 1.0  # "1.1m of the 1.6m X" for "how many of the X"
                 features["kind"] = kind_mismatch(q, label, text)
                 if q.duration is False and label == "DATE":
                     features["precise"] = date_precision(text)
