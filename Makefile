@@ -60,8 +60,8 @@ $(HTML_PAGES_DIR)/$(HTML_PAGES_FILE): | $(STAMP)
 # under the scores measured on 2026-12-02 (evals/README.md), so a regression fails CI.
 EVAL_INDEX     := .cache/eval-index
 EVAL_INDEX_BBC := .cache/eval-index-bbc
-SEEDS_FLOORS := --min-accuracy 0.75 --min-cited-accuracy 0.75 --min-refusal-accuracy 0.75
-BBC_FLOORS   := --min-accuracy 0.52 --min-cited-accuracy 0.52 --min-refusal-accuracy 0.78
+SEEDS_FLOORS := --min-accuracy 0.80 --min-cited-accuracy 0.80 --min-refusal-accuracy 0.78
+BBC_FLOORS   := --min-accuracy 0.60 --min-cited-accuracy 0.60 --min-refusal-accuracy 0.78
 
 eval: install
 	RAG_DATA_DIR=$(EVAL_INDEX) $(BIN)/rag eval --corpus seeds --out evals/runs/seeds
