@@ -153,12 +153,20 @@ class HybridRetriever:
         searching = _LEXICAL_THREADS.submit(self._lexical, query, filters)
         nearest = self.store.nearest(self.embedder.embed_query(query), self.candidates,
                                      filters.where())  # fmt: skip
-        sparse = searching.result()
-        # A dense id the lexical index lacks is a chunk of an older (or newer, not yet
-        # seen) version: dropped.
-        nodes = lexical.nodes([*nearest, *(i for i, _ in sparse)])
-        dense = [(i, 0.0) for i in nearest if i in nodes]
-        return self._fuse(nodes, dense, sparse)[:top_k]
+        fused = _fuse(nearest, [i for i, _ in searching.result()])
+        # Only the chunks returned are read from the lexical index, best first. A dense id
+        # it lacks is a chunk of an older (or newer, not yet seen) version: dropped, and
+        # the next best read in its place.
+        out: list[Passage] = []
+        while fused and len(out) < top_k:
+            batch, fused = fused[: top_k - len(out)], fused[top_k - len(out) :]
+            nodes = lexical.nodes([chunk_id for chunk_id, *_ in batch])
+            for chunk_id, score, dense_rank, bm25_rank in batch:
+                if chunk_id in nodes:
+                    passage = to_passage(nodes[chunk_id], score)
+                    passage.dense_rank, passage.bm25_rank = dense_rank, bm25_rank
+                    out.append(passage)
+        return out
 
     def _lexical(self, query: str, filters: Filters) -> list[tuple[str, float]]:
         """The best `candidates` chunk ids by BM25 with their scores, filters inside."""
@@ -167,21 +175,16 @@ class HybridRetriever:
             query, self.candidates, filters.doc_ids, published_from=start, published_to=end
         )
 
-    @staticmethod
-    def _fuse(
-        nodes: dict[str, BaseNode],
-        dense: list[tuple[str, float]],
-        sparse: list[tuple[str, float]],
-    ) -> list[Passage]:
-        fused: dict[str, Passage] = {}
-        for name, hits in (("dense", dense), ("bm25", sparse)):
-            for rank, (chunk_id, _score) in enumerate(hits, 1):
-                passage = fused.get(chunk_id)
-                if passage is None:
-                    passage = fused[chunk_id] = to_passage(nodes[chunk_id], 0.0)
-                passage.score += 1.0 / (RRF_K + rank)
-                if name == "dense":
-                    passage.dense_rank = rank
-                else:
-                    passage.bm25_rank = rank
-        return sorted(fused.values(), key=lambda p: p.score, reverse=True)
+
+def _fuse(dense: list[str], sparse: list[str]) -> list[tuple[str, float, int | None, int | None]]:
+    """Chunk ids by reciprocal-rank fusion of both rankings, best first, with their fused
+    score and their rank in each (None where absent)."""
+    ranks: dict[str, list[int | None]] = {}
+    for which, ids in enumerate((dense, sparse)):
+        for rank, chunk_id in enumerate(ids, 1):
+            ranks.setdefault(chunk_id, [None, None])[which] = rank
+    fused = [
+        (chunk_id, sum(1.0 / (RRF_K + r) for r in pair if r is not None), pair[0], pair[1])
+        for chunk_id, pair in ranks.items()
+    ]
+    return sorted(fused, key=lambda f: f[1], reverse=True)
