@@ -48,20 +48,22 @@ WEIGHTS: dict[str, float] = {
     "sentence": 1.0,  # share of the question's term weight the sentence matches
     "passage": 1.41,  # share the whole passage (and its title) matches
     "near": 1.2,  # closeness of the value to the matched terms
-    "rank": 0.15,  # 1 / retrieval rank of the passage
+    "rank": 0.45,  # 1 / retrieval rank of the passage
     "label": 0.4,  # the expected label the question prefers (PERSON before ORG for "who")
     "agree": 0.08,  # further documents stating the same value (up to 3)
-    "focus": 1.0,  # +1 "300 people" for "how many people", -1 no "people" in the sentence
-    "kind": 2.0,  # -1 for a length of time where a date is asked, or the reverse
+    "focus": 2.0,  # +1 "300 people" for "how many people", -1 no "people" in the sentence
+    "kind": 4.0,  # -1 for a length of time where a date is asked, or the reverse
     "precise": 0.3,  # how precisely a date answer pins a point in time (`date_precision`)
     "common": -0.3,  # the value is one common English word ("State"): likely a tagging slip
-    "relation": 0.5,  # share of the question's verbs and role nouns (not names) the sentence has
+    # share of the question's verbs and role nouns (not names) the sentence has: a near miss
+    # names the question's subject but states another relation ("sold worldwide" for "sold
+    # in the UK", a manager for a scorer)
+    "relation": 3.0,
     "adjacent": 0.3,  # a relation term right next to the value ("director Martin Campbell")
     "overlap": -0.5,  # share of the value's words the question already has ("X Garoua")
-    "missing": -1.0,  # share of the question's key terms (names, numbers) the passage lacks
 }
 NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
-MIN_SCORE = 1.7  # below this the best candidate is taken as not answering (evals.tune)
+MIN_SCORE = 2.6  # below this the best candidate is taken as not answering (evals.tune)
 # A passage lacking more than this share of the question's key terms (by weight) is not
 # about what the question names; up to it, a name written otherwise ("Mr Blair" for "Tony
 # Blair") or a qualifier ("two-year") may be missing, and so may a name the story's other
@@ -409,13 +411,13 @@ class Reader:
             if q.role and not any(_about(q.role, t) for t in view.tokens[lo:hi]):
                 continue  # "who is the chairman of X" is answered where "chairman" is said
             sentence = (s_start, s_end)
-            shared = {"sentence": match, "passage": passage_match, "rank": 1 / view.number,
-                      "missing": missing / keys if keys else 0.0}  # fmt: skip
-            if relation_total:
-                shared["relation"] = (
-                    sum(w for lemma, w in relation.items() if in_sentence.get(lemma))
-                    / relation_total
-                )
+            shared = {"sentence": match, "passage": passage_match, "rank": 1 / view.number}
+            # With no relation term to match (the question only names things), none is missed.
+            shared["relation"] = (
+                sum(w for lemma, w in relation.items() if in_sentence.get(lemma)) / relation_total
+                if relation_total
+                else 1.0
+            )
             if not q.typed:
                 out.append(Candidate(view.number, view.passage.doc_id, sentence, None, "",
                                      view.text(s_start, s_end), dict(shared)))  # fmt: skip
