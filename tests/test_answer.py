@@ -311,6 +311,13 @@ def test_one_of_several_is_no_count(make_settings: Any) -> None:
             "About 300 —",
             id="a part of a whole",
         ),
+        pytest.param(  # "by which month": the month stated after "by", not a year
+            "New console\n\nThe firm will show its new console at a trade fair in May, and "
+            "it could be in shops by November. The old model sold well in 2004.",
+            "By which month could the firm's new console be in shops?",
+            "November —",
+            id="the preposition of the question",
+        ),
     ],
 )
 def test_hand_written_articles(make_settings: Any, text: str, question: str, leads: str) -> None:

@@ -148,6 +148,9 @@ class Question:
     role: str | None = None
     # "how many of the X …" asks for a part of X: "1.1m of the 1.6m X", not the 1.6m.
     partitive: bool = False
+    # The preposition that opens the wh-phrase ("by" of "by which month", "since" of
+    # "since when"): an answer stated after the same one fits it ("on shelves by November").
+    preposition: str | None = None
 
     @property
     def typed(self) -> bool:
@@ -283,6 +286,18 @@ def analyse_question(text: str) -> Question:
         a == "how" and b in ("many", "much") and c == "of"
         for a, b, c in zip(lowered, lowered[1:], lowered[2:], strict=False)
     )
+    at = next((i for i, t in enumerate(doc) if t.lower_ in WH_WORDS), None)
+    before = doc[at - 1] if at else None
+    preposition = before.lower_ if before is not None and before.tag_ == "IN" else None
     return Question(
-        text, labels, focus, tuple(terms.values()), entities, duration, counting, role, partitive
+        text,
+        labels,
+        focus,
+        tuple(terms.values()),
+        entities,
+        duration,
+        counting,
+        role,
+        partitive,
+        preposition,
     )

@@ -60,6 +60,7 @@ WEIGHTS: dict[str, float] = {
     # in the UK", a manager for a scorer)
     "relation": 3.0,
     "adjacent": 0.3,  # a relation term right next to the value ("director Martin Campbell")
+    "preposition": 0.5,  # the value follows the preposition the question opens with
     "overlap": -0.5,  # share of the value's words the question already has ("X Garoua")
 }
 NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
@@ -106,6 +107,10 @@ def kind_mismatch(q: Question, label: str, text: str) -> float:
                 penalty -= 1.0  # a bare number ("54", an age) is no point in time
             elif q.focus in ("year", "date") and date_precision(text) < 0.5:
                 penalty -= 1.0  # "in which year" wants a year, "on what date" a day
+            elif q.focus == "month" and not any(
+                w in CALENDAR_WORDS and w not in WEEKDAYS for w in re.findall(r"[a-z]+", fold(text))
+            ):
+                penalty -= 1.0  # "by which month" wants a month ("November", not "2005")
     return penalty
 
 
@@ -476,6 +481,13 @@ class Reader:
                         features["focus"] = -1.0
                 if q.partitive and view.text(value[1], value[1] + 4) == " of ":
                     features["focus"] = 1.0  # "1.1m of the 1.6m X" for "how many of the X"
+                if q.preposition:  # "by November" for "by which month"
+                    before = re.search(
+                        r"(\w+)\W*$",
+                        view.text(max(view.passage.char_start, value[0] - 20), value[0]),
+                    )
+                    opener = before[1].lower() if before else None
+                    features["preposition"] = float(opener == q.preposition)
                 features["kind"] = kind_mismatch(q, label, text)
                 if q.duration is False and label == "DATE":
                     features["precise"] = date_precision(text)
