@@ -109,6 +109,11 @@ def test_citation_check_applies_to_any_generator(seeded_service: RagService) -> 
         ("What is the name of the bishop who praised the book?", "PERSON", "bishop"),
         ("By how much did industrial output grow?", "PERCENT", None),
         ("Which Wales rugby coach backed number eight Tom Jones?", "PERSON", "coach"),
+        (
+            "What is the name of the Evening Post reporter Ann Moss criticised?",
+            "PERSON",
+            "reporter",
+        ),
     ],
 )
 def test_expected_answer_types(question: str, first_label: str | None, focus: str | None) -> None:

@@ -60,19 +60,21 @@ NOUN_CLASSES: dict[tuple[str, ...], tuple[str, ...]] = {
      "insurer", "regulator", "watchdog", "charity", "university", "school", "publisher",
      "developer", "supplier", "rival", "chain", "store", "band", "side",
      "house"): ("ORG", "PERSON"),
-    ("person", "man", "woman", "player", "leader", "official", "politician", "minister",
-     "president", "chancellor", "chief", "executive", "boss", "director", "actor",
-     "actress", "singer", "star", "manager", "coach", "spokesman", "spokeswoman",
-     "secretary", "chairman", "chairwoman", "head", "founder", "owner", "winner",
-     "candidate", "member", "mp", "judge", "author", "writer", "governor", "mayor", "king",
-     "queen", "prince", "champion", "analyst", "economist", "expert", "lawyer", "captain",
-     "striker", "artist", "musician", "presenter", "host", "comedian", "rapper",
-     "athlete", "runner", "ceo", "investor", "buyer", "seller", "opponent",
-     "successor", "predecessor", "deputy", "envoy", "ambassador", "bishop", "archbishop",
-     "pope", "priest", "professor", "scientist", "researcher", "editor", "journalist",
-     "reporter", "producer", "composer", "designer", "architect", "inventor", "commander",
-     "officer", "spokesperson", "referee", "goalkeeper", "defender", "midfielder",
-     "batsman", "bowler", "jockey", "driver", "boxer", "golfer", "character"): ("PERSON", "ORG"),
+    # People's roles. "Which coach" asks for a person; "which buyer" may be a company.
+    ("person", "man", "woman", "player", "official", "politician", "minister", "president",
+     "chancellor", "chief", "executive", "boss", "director", "actor", "actress", "singer",
+     "manager", "coach", "spokesman", "spokeswoman", "secretary", "chairman", "chairwoman",
+     "mp", "judge", "author", "writer", "governor", "mayor", "king", "queen", "prince",
+     "analyst", "economist", "expert", "lawyer", "captain", "striker", "musician",
+     "presenter", "comedian", "rapper", "athlete", "runner", "ceo", "deputy", "envoy",
+     "ambassador", "bishop", "archbishop", "pope", "priest", "professor", "scientist",
+     "researcher", "editor", "journalist", "reporter", "composer", "architect", "inventor",
+     "commander", "officer", "spokesperson", "referee", "goalkeeper", "defender",
+     "midfielder", "batsman", "bowler", "jockey", "driver", "boxer", "golfer",
+     "character"): ("PERSON",),
+    ("leader", "star", "head", "founder", "owner", "winner", "candidate", "member",
+     "champion", "artist", "host", "investor", "buyer", "seller", "opponent", "successor",
+     "predecessor", "producer", "designer"): ("PERSON", "ORG"),
     ("nationality",): ("NORP", "GPE"),
     ("film", "movie", "album", "song", "book", "show", "series", "programme", "program",
      "novel", "play", "single", "title", "award", "prize"): ("WORK_OF_ART", "EVENT", "ORG"),
@@ -168,17 +170,21 @@ def _head_noun(tokens: list[tuple[str, str, str]], start: int) -> str | None:
     determiners before it. The tagger sometimes tags a word inside a run of nouns as a
     verb ("rugby" of "which Wales rugby coach backed …"): a known asked-about noun (one of
     `NOUN_LABELS`) within the next two words of the run is then its head."""
-    head, stop = None, len(tokens)
+    head, stop, known = None, len(tokens), None
     for i, (_text, tag, lemma) in enumerate(tokens[start : start + 6], start):
         if tag.startswith("NN"):
             head = lemma
+            known = lemma if lemma in NOUN_LABELS else known
         elif head is not None or not (tag.startswith("JJ") or tag in ("DT", "CD", "PRP$", "RB")):
             stop = i
             break
     if head is not None and head not in NOUN_LABELS:
+        # "the Evening Standard reporter Ken Livingstone likened": the run ran on into
+        # the clause's subject; its last known noun is the one asked about.
         for _text, tag, lemma in tokens[stop : stop + 2]:
             if tag.startswith("NN") and lemma in NOUN_LABELS:
                 return lemma
+        return known or head
     return head
 
 
