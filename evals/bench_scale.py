@@ -75,25 +75,29 @@ class HashingEmbedder:
 EMBEDDERS.register(EMBEDDER)(lambda settings: HashingEmbedder())
 
 
-def textbook_retriever(store: Store, top_k: int) -> Any:
+def textbook_retriever(
+    store: Store, top_k: int, embed: Callable[[str], list[float]] | None = None
+) -> Any:
     """The llama-index peer: a `VectorStoreIndex` over the same Chroma collection and
-    embedder, retrieving `top_k` nodes as its documentation shows."""
+    embedder (`embed`, the bench's hashing one by default), retrieving `top_k` nodes as
+    its documentation shows."""
+    to_vector = embed or HashingEmbedder().embed_query
     from llama_index.core import VectorStoreIndex
     from llama_index.core.embeddings import BaseEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    class Hashing(BaseEmbedding):
+    class Embedding(BaseEmbedding):
         def _get_query_embedding(self, query: str) -> list[float]:
-            return HashingEmbedder().embed_query(query)
+            return to_vector(query)
 
         def _get_text_embedding(self, text: str) -> list[float]:
-            return HashingEmbedder().embed_query(text)
+            return to_vector(text)
 
         async def _aget_query_embedding(self, query: str) -> list[float]:
             return self._get_query_embedding(query)
 
     index = VectorStoreIndex.from_vector_store(
-        ChromaVectorStore(chroma_collection=store.chunks), embed_model=Hashing()
+        ChromaVectorStore(chroma_collection=store.chunks), embed_model=Embedding()
     )
     return index.as_retriever(similarity_top_k=top_k)
 
