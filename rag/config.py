@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=30, ge=0, le=500)
 
     embedder: str = "minilm"  # a name in rag.index.embed.EMBEDDERS
+    # Threads of the bundled embedder's ONNX session; 0 lets onnxruntime use every core.
+    # On a machine with cores to spare, one core fewer than the cores leaves one to the
+    # entity recogniser that annotates beside it at ingest (README, `make bench`).
+    embed_threads: int = Field(default=0, ge=0, le=256)
     openai_embedding_model: str = "text-embedding-3-small"
 
     top_k: int = Field(default=5, ge=1, le=50)

@@ -53,3 +53,16 @@ def test_similar_meaning_scores_higher(embedder: MiniLMEmbedder) -> None:
     near = np.array(embedder.embed_query("The state of emergency will remain for 60 days."))
     far = np.array(embedder.embed_query("Bananas are rich in potassium."))
     assert q @ near > q @ far + 0.3
+
+
+def test_the_thread_setting_changes_speed_not_vectors(embedder: MiniLMEmbedder) -> None:
+    from rag.config import load_settings
+    from rag.errors import ConfigError
+    from rag.index.embed import make_embedder
+
+    one = make_embedder(load_settings(embed_threads=1))
+    assert isinstance(one, MiniLMEmbedder) and one is not embedder
+    text = "The council will decide on the bridge in March."
+    assert np.allclose(one.embed_query(text), embedder.embed_query(text), atol=1e-5)
+    with pytest.raises(ConfigError, match="RAG_EMBED_THREADS"):
+        load_settings(embed_threads=-1)

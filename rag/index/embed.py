@@ -51,7 +51,7 @@ class MiniLMEmbedder:
     name = "minilm"
     dim = 384
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 0) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -68,6 +68,7 @@ class MiniLMEmbedder:
             ort.disable_telemetry_events()
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = threads  # 0: onnxruntime's default, every core
         # Idle pool threads sleep instead of spinning: a query is ~5 ms of work, and
         # spinning between queries burns the CPU that concurrent requests and other
         # `rag serve` workers need (it doubled the CPU time of a query here).
@@ -172,14 +173,14 @@ class OpenAIEmbedder:
 
 
 @lru_cache(maxsize=4)
-def _minilm() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
+def _minilm(threads: int = 0) -> MiniLMEmbedder:
+    return MiniLMEmbedder(threads)
 
 
 # name -> factory(settings). The index records `index_name(settings)`, so a collection is
 # never searched with vectors of another model.
 EMBEDDERS: Registry[Embedder] = Registry("embedder", "RAG_EMBEDDER")
-EMBEDDERS.register("minilm")(lambda settings: _minilm())  # loaded once per process
+EMBEDDERS.register("minilm")(lambda settings: _minilm(settings.embed_threads))  # once per process
 EMBEDDERS.register("openai")(OpenAIEmbedder)
 
 
