@@ -5,7 +5,7 @@ embedding. Bad files are reported by name and skipped; the others still go in.
 """
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -132,54 +132,77 @@ def ingest_articles(
     """
     pending: list[tuple[T, Article, list[Chunk]]] = []
     size = 0
-    for tag, article in items:
-        try:
-            check_length(article, settings)
-        except InvalidInput as exc:
-            yield tag, exc, 0
-            continue
-        if _unchanged(article, store):
-            yield tag, "unchanged", 0
-            continue
-        if any(a.doc_id == article.doc_id for _, a, _ in pending):  # written in turn
-            yield from _write_batch(pending, store, embedder)
-            pending, size = [], 0
-        chunks = split_article(article, settings.chunk_size, settings.chunk_overlap)
-        pending.append((tag, article, chunks))
-        size += len(chunks)
-        if size >= settings.ingest_batch_chunks:
-            yield from _write_batch(pending, store, embedder)
-            pending, size = [], 0
-    if pending:
-        yield from _write_batch(pending, store, embedder)
+    # Batch N is written in this thread while the caller's thread reads, chunks and
+    # embeds batch N+1: the embedder does not wait on Chroma or SQLite. At most one
+    # write is in flight, and writes keep their order. On an error the executor still
+    # finishes the write in flight, so a crash loses only unwritten batches.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+        writing: list[Future[list[tuple[T, Outcome, int]]]] = []
+
+        def flush() -> Iterator[tuple[T, Outcome, int]]:
+            docs = _embedded(pending, embedder)
+            while writing:
+                yield from writing.pop().result()
+            writing.append(writer.submit(_write_batch, list(pending), docs, store))
+
+        for tag, article in items:
+            try:
+                check_length(article, settings)
+            except InvalidInput as exc:
+                yield tag, exc, 0
+                continue
+            if _unchanged(article, store):
+                yield tag, "unchanged", 0
+                continue
+            if any(a.doc_id == article.doc_id for _, a, _ in pending):  # written in turn
+                yield from flush()
+                pending, size = [], 0
+            chunks = split_article(article, settings.chunk_size, settings.chunk_overlap)
+            pending.append((tag, article, chunks))
+            size += len(chunks)
+            if size >= settings.ingest_batch_chunks:
+                yield from flush()
+                pending, size = [], 0
+        if pending:
+            yield from flush()
+        while writing:
+            yield from writing.pop().result()
 
 
-def _write_batch(
-    batch: list[tuple[T, Article, list[Chunk]]], store: Store, embedder: Embedder
-) -> Iterator[tuple[T, Outcome, int]]:
+def _embedded(batch: list[tuple[T, Article, list[Chunk]]], embedder: Embedder) -> list[Written]:
+    """The batch's chunks embedded and its articles annotated, ready to write."""
     texts = [c.text for _, _, chunks in batch for c in chunks]
     # spaCy annotates in a second thread while the embedder runs: both spend most of
-    # their time in native code that releases the GIL, and the embedder leaves enough
-    # of the CPU idle that the annotation costs about a third of its time alone
-    # (`make bench`, "ingest / raw embedder").
+    # their time in native code that releases the GIL (`make bench`, "ingest / raw
+    # embedder"; on 2 cores they compete, with a core to spare the annotation is free).
     with ThreadPoolExecutor(max_workers=1) as pool:
         annotating = pool.submit(annotate_many, [a.text for _, a, _ in batch])
         vectors = iter(embedder.embed_documents(texts))
         annotations = annotating.result()
-    docs = [
+    return [
         Written(article, chunks, [next(vectors) for _ in chunks], annotation)
         for (_, article, chunks), annotation in zip(batch, annotations, strict=True)
     ]
+
+
+def _write_batch(
+    batch: list[tuple[T, Article, list[Chunk]]], docs: list[Written], store: Store
+) -> list[tuple[T, Outcome, int]]:
+    """Write a batch (documents another writer stored meanwhile are left alone); each
+    article's outcome."""
     with store.writing():
         stored = {d.article.doc_id: store.get_document(d.article.doc_id) for d in docs}
         fresh = [d for d in docs if _version(stored[d.article.doc_id]) != d.article.version]
-        store.write_documents(fresh)  # another writer may have stored some meanwhile
+        store.write_documents(fresh)
     written = {d.article.doc_id for d in fresh}
+    out: list[tuple[T, Outcome, int]] = []
     for tag, article, chunks in batch:
         if article.doc_id not in written:
-            yield tag, "unchanged", 0
+            out.append((tag, "unchanged", 0))
         else:
-            yield tag, ("created" if stored[article.doc_id] is None else "updated"), len(chunks)
+            out.append((tag, "created" if stored[article.doc_id] is None else "updated",
+                        len(chunks)))  # fmt: skip
+    return out
 
 
 def _version(info: DocumentInfo | None) -> str | None:
