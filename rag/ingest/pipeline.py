@@ -127,8 +127,9 @@ def ingest_articles(
     New and changed articles are chunked as they are read, then embedded, annotated and
     written `RAG_INGEST_BATCH_CHUNKS` chunks at a time: one embedder call for the batch
     (similar lengths together, whichever article they come from), one spaCy `pipe` and
-    one Chroma write per step. A crash loses at most the batch in flight; finished
-    batches are stored and are "unchanged" at the next run.
+    one Chroma write per step. A crash loses at most the two batches in flight (one
+    being written, the next being embedded); finished batches are stored and are
+    "unchanged" at the next run.
     """
     pending: list[tuple[T, Article, list[Chunk]]] = []
     size = 0
