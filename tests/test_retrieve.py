@@ -224,6 +224,28 @@ def test_words_in_too_many_chunks_are_left_to_the_dense_search(
     assert {i for i, _ in index.search("harbour ferry", 5)} == {"a0", "a1", "a2"}
 
 
+def test_candidates_are_rescored_over_every_query_word(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.index import lexical
+
+    index = LexicalIndex(tmp_path / "lexical.sqlite")
+    index.put("a", "v1", [_node("a0", "a", "Harbour boats."),
+                          _node("a1", "a", "The harbour ferries sailed, ferry after ferry.", 1),
+                          _node("a2", "a", "Harbour cranes and a ferry.", 2),
+                          _node("a3", "a", "Cranes.", 3)])  # fmt: skip
+    monkeypatch.setattr(lexical, "MAX_POSTINGS", 2)
+    # The bounded search skips "harbour" (in 3 chunks); the rescoring of candidates
+    # (say, the dense search's) counts it, as BM25 over the whole query would.
+    scores = index.rescore("harbour ferry", ["a0", "a1", "a2", "a3", "gone"])
+    assert set(scores) == {"a0", "a1", "a2", "a3"}  # an id the index lacks is left out
+    assert scores["a1"] > scores["a2"] > scores["a0"] > 0 == scores["a3"]
+    # The same order as SQLite's own bm25() over both words, without the bound.
+    monkeypatch.setattr(lexical, "MAX_POSTINGS", 100)
+    assert [i for i, _ in index.search("harbour ferry", 5)] == ["a1", "a2", "a0"]
+    assert index.rescore("", ["a0"]) == {} and index.rescore("harbour", []) == {}
+
+
 def test_a_replaced_lexical_file_is_reopened_by_every_reader(tmp_path: Path) -> None:
     path = tmp_path / "lexical.sqlite"
     first, second = LexicalIndex(path), LexicalIndex(path)  # as two processes

@@ -25,10 +25,13 @@ and index state). Left out: phrase and prefix queries, field weights.
 
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
 import threading
+import unicodedata
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +76,17 @@ MAX_POSTINGS = 2000
 MAX_COUNTED = 100_000  # terms whose chunk counts a process keeps (a few MB)
 MMAP_BYTES = 1 << 30  # how much of the file SQLite may map (address space, not memory)
 STEM = Stemmer.Stemmer("porter")  # the algorithm of FTS5's `porter` tokenizer
+K1 = 1.2  # BM25's term-frequency saturation, as SQLite's bm25()
+_ALL_CHUNKS = "\x00chunks"  # the count of all chunks, kept with the term counts
+
+
+def fold_diacritics(text: str) -> str:
+    """Accents removed, as FTS5's `remove_diacritics` does."""
+    if text.isascii():
+        return text
+    return "".join(
+        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
+    )
 
 
 def query_words(text: str) -> list[str]:
@@ -310,12 +324,45 @@ class LexicalIndex:
             marks = ",".join("?" * len(missing))
             sql = f"SELECT term, doc FROM fts_vocab WHERE term IN ({marks})"
             found = dict.fromkeys(missing, 0) | dict(self._db().execute(sql, missing).fetchall())
+            if _ALL_CHUNKS in missing:  # counted once per index state, like the terms
+                found[_ALL_CHUNKS] = self._db().execute("SELECT count(*) FROM chunks").fetchone()[0]
             with self._counts_lock:
                 if len(self._counted) > MAX_COUNTED:
                     self._counted.clear()
                 self._counted.update(found)
         with self._counts_lock:
             return {t: self._counted.get(t, 0) for t in terms}
+
+    def rescore(self, query: str, chunk_ids: Sequence[str]) -> dict[str, float]:
+        """BM25 of each of these chunks over all the query's words (the `MAX_POSTINGS`
+        bound left out: only these chunks are scored), for ranking the candidates of both
+        searches alike. A chunk the dense search found holds the question's common words
+        ("government", "office") that the bounded search could not score. Chunks are of
+        one token size, so length normalisation is left out (b = 0); `k1` as FTS5's.
+        Computed here because FTS5 scores only what a MATCH walks, and walking a common
+        word's postings is the cost the bound avoids."""
+        stems = list(dict.fromkeys(STEM.stemWord(w) for w in query_words(query)))
+        ids = list(dict.fromkeys(chunk_ids))
+        if not stems or not ids:
+            return {}
+        counts = self._counts([*stems, _ALL_CHUNKS])
+        total = max(counts.pop(_ALL_CHUNKS), 1)
+        idf = {t: math.log((total - n + 0.5) / (n + 0.5) + 1) for t, n in counts.items()}
+        marks = ",".join("?" * len(ids))
+        sql = ("SELECT c.chunk_id, f.body FROM chunks c JOIN fts f ON f.rowid = c.row "
+               f"WHERE c.chunk_id IN ({marks})")  # fmt: skip
+        # Only words that may stem to a query stem are stemmed: a Porter stem keeps all
+        # but at most the last letter of the word it comes from ("happi" of "happy").
+        starts = sorted({t[: max(2, len(t) - 1)] for t in stems}, key=len, reverse=True)
+        candidate = re.compile(r"\b(?:" + "|".join(map(re.escape, starts)) + r")\w*")
+        out: dict[str, float] = {}
+        for chunk_id, text in self._db().execute(sql, ids):
+            found = candidate.findall(fold_diacritics(text.lower()))
+            words = Counter(STEM.stemWords(found))
+            out[str(chunk_id)] = sum(
+                idf[t] * words[t] * (K1 + 1) / (words[t] + K1) for t in stems if words[t]
+            )
+        return out
 
     def nodes(self, chunk_ids: Sequence[str]) -> dict[str, BaseNode]:
         """The chunks held here among `chunk_ids` (an id missing is not live)."""

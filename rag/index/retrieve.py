@@ -6,7 +6,11 @@ only for the ids of the nearest chunks (filters become its `where` clause) and t
 the chunks from the lexical index: llama-index's vector retriever would have Chroma
 read and send each candidate's text and metadata for every question, which with a
 Chroma server (`rag serve --workers N`) was a fifth of the CPU time of a question. A
-question reads only the posting lists of its words and the chunks it returns. Fusion
+question reads only the posting lists of its words and the chunks it returns. The
+candidates of both searches are then ranked by BM25 over every word of the question
+(`LexicalIndex.rescore`): in a large index the lexical search leaves out words common
+across the corpus, so a chunk only the dense search found would otherwise get no lexical
+rank at all, and fall behind weaker chunks that both found. Fusion
 is written here rather than taken from `QueryFusionRetriever` because it must also
 drop chunks the lexical index does not hold (stale, or not yet seen), apply the filters
 inside BM25 (that retriever only takes filters when it is built) and keep each
@@ -153,7 +157,12 @@ class HybridRetriever:
         searching = _LEXICAL_THREADS.submit(self._lexical, query, filters)
         nearest = self.store.nearest(self.embedder.embed_query(query), self.candidates,
                                      filters.where())  # fmt: skip
-        fused = _fuse(nearest, [i for i, _ in searching.result()])
+        found = [i for i, _ in searching.result()]
+        # Both searches' candidates ranked by BM25 over every query word (`rescore`):
+        # a chunk only the dense search found still gets its lexical rank.
+        scores = lexical.rescore(query, [*nearest, *found])
+        sparse = sorted((i for i in scores if scores[i] > 0), key=lambda i: -scores[i])
+        fused = _fuse(nearest, sparse)
         # Only the chunks returned are read from the lexical index, best first. A dense id
         # it lacks is a chunk of an older (or newer, not yet seen) version: dropped, and
         # the next best read in its place.
