@@ -78,15 +78,15 @@ MMAP_BYTES = 1 << 30  # how much of the file SQLite may map (address space, not 
 STEM = Stemmer.Stemmer("porter")  # the algorithm of FTS5's `porter` tokenizer
 K1 = 1.2  # BM25's term-frequency saturation, as SQLite's bm25()
 _ALL_CHUNKS = "\x00chunks"  # the count of all chunks, kept with the term counts
+_COMBINING = re.compile("[\u0300-\u036f]")
 
 
 def fold_diacritics(text: str) -> str:
-    """Accents removed, as FTS5's `remove_diacritics` does."""
+    """Accents removed, as FTS5's `remove_diacritics` does (the combining marks that
+    Unicode decomposition splits off Latin letters)."""
     if text.isascii():
         return text
-    return "".join(
-        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
-    )
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 def query_words(text: str) -> list[str]:

@@ -157,10 +157,11 @@ class HybridRetriever:
         searching = _LEXICAL_THREADS.submit(self._lexical, query, filters)
         nearest = self.store.nearest(self.embedder.embed_query(query), self.candidates,
                                      filters.where())  # fmt: skip
-        found = [i for i, _ in searching.result()]
-        # Both searches' candidates ranked by BM25 over every query word (`rescore`):
-        # a chunk only the dense search found still gets its lexical rank.
-        scores = lexical.rescore(query, [*nearest, *found])
+        # Both searches' candidates ranked by BM25 over every query word (`rescore`; the
+        # lexical thread rescores its own): a chunk only the dense search found still
+        # gets its lexical rank.
+        scores = searching.result()
+        scores |= lexical.rescore(query, [i for i in nearest if i not in scores])
         sparse = sorted((i for i in scores if scores[i] > 0), key=lambda i: -scores[i])
         fused = _fuse(nearest, sparse)
         # Only the chunks returned are read from the lexical index, best first. A dense id
@@ -177,12 +178,14 @@ class HybridRetriever:
                     out.append(passage)
         return out
 
-    def _lexical(self, query: str, filters: Filters) -> list[tuple[str, float]]:
-        """The best `candidates` chunk ids by BM25 with their scores, filters inside."""
+    def _lexical(self, query: str, filters: Filters) -> dict[str, float]:
+        """The best `candidates` chunk ids by BM25 (filters inside), each with its BM25
+        over every query word (`LexicalIndex.rescore`)."""
         start, end = filters.bounds()
-        return self.store.lexical.search(
+        found = self.store.lexical.search(
             query, self.candidates, filters.doc_ids, published_from=start, published_to=end
         )
+        return self.store.lexical.rescore(query, [i for i, _ in found])
 
 
 def _fuse(dense: list[str], sparse: list[str]) -> list[tuple[str, float, int | None, int | None]]:
