@@ -323,6 +323,13 @@ def test_one_of_several_is_no_count(make_settings: Any) -> None:
             "November —",
             id="the preposition of the question",
         ),
+        pytest.param(  # news spell a name once, then its initials
+            "Ferry row\n\nThe HPA has filed 12 complaints against ferry operators since "
+            "May, a spokesman said.",
+            "How many complaints has the Harbour Pilots Association filed against ferry operators?",
+            "12 complaints —",
+            id="a name abbreviated in the passage",
+        ),
     ],
 )
 def test_hand_written_articles(make_settings: Any, text: str, question: str, leads: str) -> None:

@@ -147,16 +147,18 @@ def whole_name(text: str, start: int, end: int) -> int:
     return end + surname.end() if surname else end
 
 
-def _initialisms(question: str) -> set[str]:
-    """Initials of each run of capitalised words of the question ("Mobile Data Association"
-    → "mda", "da"), skipping the small words inside a name: an answer spelling one of them
-    is the question's own subject abbreviated."""
-    out: set[str] = set()
+def _initialisms(question: str) -> dict[str, tuple[str, ...]]:
+    """Initials of each run of capitalised words of the question, with the words they
+    stand for ("Mobile Data Association" → "mda", "da"), skipping the small words inside a
+    name. An answer spelling one is the question's own subject abbreviated; a passage
+    spelling one ("MPAA" after "the Motion Picture Association of America") names it."""
+    out: dict[str, tuple[str, ...]] = {}
     run: list[str] = []
     for word in [*re.findall(r"[A-Za-z][\w'-]*", question), "."]:
         if word[0].isupper():
-            run.append(word[0].lower())
-            out.update("".join(run[i:]) for i in range(len(run) - 1))
+            run.append(word)
+            for i in range(len(run) - 1):
+                out["".join(w[0].lower() for w in run[i:])] = tuple(fold(w) for w in run[i:])
         elif word.lower() not in ("of", "and", "for", "the", "de", "&"):
             run = []
     return out
@@ -345,19 +347,25 @@ class Reader:
         """Every candidate answer of the passages, scored, best first."""
         q = analyse_question(question)
         total = sum(t.weight for t in q.terms) or 1.0
-        q_words = {fold(w) for w in re.findall(r"\w+", question)} | _initialisms(question)
+        names = _initialisms(question)
+        q_words = {fold(w) for w in re.findall(r"\w+", question)} | set(names)
         views = [
             _view(n, p, a)
             for n, (p, a) in enumerate(zip(passages, self._annotations(passages), strict=True), 1)
         ]
         found: list[Candidate] = []
         for view in views:
-            found += self._passage_candidates(q, view, total, q_words)
+            found += self._passage_candidates(q, view, total, q_words, names)
         self._agree(found)
         return sorted(found, key=lambda c: c.score, reverse=True)
 
     def _passage_candidates(
-        self, q: Question, view: _PassageView, total: float, q_words: set[str]
+        self,
+        q: Question,
+        view: _PassageView,
+        total: float,
+        q_words: set[str],
+        names: dict[str, tuple[str, ...]],
     ) -> list[Candidate]:
         def token_text(t: Token) -> str:
             return view.text(t.start, t.end)
@@ -369,8 +377,19 @@ class Reader:
             return []  # "what is the population of …" needs "population"
         keys = missing = 0.0
         titled: set[str] = set()  # lemmas of the terms the article's title has
+        # An abbreviation in the passage ("MPAA", "BCC") stands for each word of the name
+        # the question spells out: news write the name once, then its initials.
+        lemma_of = {fold(t.text): t.lemma for t in q.terms}
+        abbreviated: dict[str, list[int]] = {}
+        for i, token in enumerate(view.tokens):
+            word = token_text(token)
+            if len(word) >= 2 and word.isalpha() and word.isupper():
+                for part in names.get(word.lower(), ()):
+                    if part in lemma_of:
+                        abbreviated.setdefault(lemma_of[part], []).append(i)
         for term in q.terms:
-            hits = _matches(term, view.tokens, token_text)
+            hits = sorted({*_matches(term, view.tokens, token_text),
+                           *abbreviated.get(term.lemma, [])})  # fmt: skip
             in_title = any(_related(fold(term.text), w) for w in view.title_words)
             if in_title:
                 titled.add(term.lemma)
