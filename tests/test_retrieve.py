@@ -244,6 +244,10 @@ def test_candidates_are_rescored_over_every_query_word(
     monkeypatch.setattr(lexical, "MAX_POSTINGS", 100)
     assert [i for i, _ in index.search("harbour ferry", 5)] == ["a1", "a2", "a0"]
     assert index.rescore("", ["a0"]) == {} and index.rescore("harbour", []) == {}
+    index.put("b", "v1", [_node("b0", "b", "José Núñez sailed.")])
+    assert (
+        index.rescore("jose nunez", ["b0"])["b0"] == index.rescore("José Núñez", ["b0"])["b0"] > 0
+    )
 
 
 def test_a_replaced_lexical_file_is_reopened_by_every_reader(tmp_path: Path) -> None:

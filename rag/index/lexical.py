@@ -341,7 +341,8 @@ class LexicalIndex:
         one token size, so length normalisation is left out (b = 0); `k1` as FTS5's.
         Computed here because FTS5 scores only what a MATCH walks, and walking a common
         word's postings is the cost the bound avoids."""
-        stems = list(dict.fromkeys(STEM.stemWord(w) for w in query_words(query)))
+        words = query_words(fold_diacritics(query))  # as FTS5 folds a MATCH query
+        stems = list(dict.fromkeys(STEM.stemWord(w) for w in words))
         ids = list(dict.fromkeys(chunk_ids))
         if not stems or not ids:
             return {}
@@ -358,9 +359,9 @@ class LexicalIndex:
         out: dict[str, float] = {}
         for chunk_id, text in self._db().execute(sql, ids):
             found = candidate.findall(fold_diacritics(text.lower()))
-            words = Counter(STEM.stemWords(found))
+            tf = Counter(STEM.stemWords(found))
             out[str(chunk_id)] = sum(
-                idf[t] * words[t] * (K1 + 1) / (words[t] + K1) for t in stems if words[t]
+                idf[t] * tf[t] * (K1 + 1) / (tf[t] + K1) for t in stems if tf[t]
             )
         return out
 
