@@ -286,13 +286,13 @@ def analyse_question(text: str) -> Question:
         )
         duration = asks_length
     counting = any(a == "how" and b in ("many", "much") for a, b in itertools.pairwise(lowered))
-    asker = next((w for w in lowered if w in WH_WORDS), None)
+    at = next((i for i, w in enumerate(lowered) if w in WH_WORDS), None)  # the first wh-word
+    asker = lowered[at] if at is not None else None
     role = focus if asker in ("who", "whom") else None  # set for "who is the X" only
     partitive = any(
         a == "how" and b in ("many", "much") and c == "of"
         for a, b, c in zip(lowered, lowered[1:], lowered[2:], strict=False)
     )
-    at = next((i for i, t in enumerate(doc) if t.lower_ in WH_WORDS), None)
     before = doc[at - 1] if at else None
     preposition = before.lower_ if before is not None and before.tag_ == "IN" else None
     return Question(

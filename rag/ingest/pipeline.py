@@ -133,7 +133,7 @@ def ingest_articles(
     """
     pending: list[tuple[T, Article, list[Chunk]]] = []
     size = 0
-    # Batch N is written in this thread while the caller's thread reads, chunks and
+    # Batch N is written in the writer thread while the caller's thread reads, chunks and
     # embeds batch N+1: the embedder does not wait on Chroma or SQLite. At most one
     # write is in flight, and writes keep their order. On an error the executor still
     # finishes the write in flight, so a crash loses only unwritten batches.
@@ -144,7 +144,8 @@ def ingest_articles(
             docs = _embedded(pending, embedder)
             while writing:
                 yield from writing.pop().result()
-            writing.append(writer.submit(_write_batch, list(pending), docs, store))
+            tags = [tag for tag, _, _ in pending]
+            writing.append(writer.submit(_write_batch, tags, docs, store))
 
         for tag, article in items:
             try:
@@ -186,23 +187,21 @@ def _embedded(batch: list[tuple[T, Article, list[Chunk]]], embedder: Embedder) -
     ]
 
 
-def _write_batch(
-    batch: list[tuple[T, Article, list[Chunk]]], docs: list[Written], store: Store
-) -> list[tuple[T, Outcome, int]]:
+def _write_batch(tags: list[T], docs: list[Written], store: Store) -> list[tuple[T, Outcome, int]]:
     """Write a batch (documents another writer stored meanwhile are left alone); each
-    article's outcome."""
+    article's outcome, with its tag."""
     with store.writing():
         stored = {d.article.doc_id: store.get_document(d.article.doc_id) for d in docs}
         fresh = [d for d in docs if _version(stored[d.article.doc_id]) != d.article.version]
         store.write_documents(fresh)
     written = {d.article.doc_id for d in fresh}
     out: list[tuple[T, Outcome, int]] = []
-    for tag, article, chunks in batch:
-        if article.doc_id not in written:
+    for tag, d in zip(tags, docs, strict=True):
+        doc_id = d.article.doc_id
+        if doc_id not in written:
             out.append((tag, "unchanged", 0))
         else:
-            out.append((tag, "created" if stored[article.doc_id] is None else "updated",
-                        len(chunks)))  # fmt: skip
+            out.append((tag, "created" if stored[doc_id] is None else "updated", len(d.chunks)))
     return out
 
 
