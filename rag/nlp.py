@@ -84,6 +84,17 @@ def lemmas_of(word: str) -> tuple[str, ...]:
     return tuple(lemmas) or (word.lower(),)
 
 
+@lru_cache(maxsize=20_000)
+def plural_lemma(word: str) -> str:
+    """The lower-case singular of a plural noun by LemmInflect's English dictionary
+    ("taxes" → tax), which spaCy's rule lemmatizer sometimes reads as another noun's
+    plural ("taxis")."""
+    from lemminflect import getLemma
+
+    found = getLemma(word, upos="NOUN")
+    return (found[0] if found else word).lower()
+
+
 @dataclass(frozen=True)
 class Entity:
     """A named entity: article character offsets and its OntoNotes label (DATE, PERSON…)."""

@@ -114,12 +114,23 @@ def test_citation_check_applies_to_any_generator(seeded_service: RagService) -> 
             "PERSON",
             "reporter",
         ),
+        ("How much in damages did the state claim from the firms?", "MONEY", "damage"),
+        ("How much in total did the appeal raise?", "MONEY", None),
+        ("How much did the film gross in its opening week?", "MONEY", None),
+        ("What will the new console cost?", "MONEY", None),
+        ("Which taxes would the party cut?", "PERSON", "tax"),  # no sum of money
     ],
 )
 def test_expected_answer_types(question: str, first_label: str | None, focus: str | None) -> None:
     q = analyse_question(question)
     assert (q.labels[0] if q.labels else None) == first_label
     assert q.focus == focus
+
+
+def test_a_plural_noun_has_its_dictionary_singular() -> None:
+    # spaCy's rule lemmatizer reads "taxes" as the plural of "taxi"
+    q = analyse_question("Which taxes would the party cut under its plan?")
+    assert "tax" in {t.lemma for t in q.terms} and q.focus == "tax"
 
 
 def test_a_time_relative_to_now_is_no_key_term() -> None:

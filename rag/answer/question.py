@@ -15,12 +15,13 @@ from functools import lru_cache
 
 from wordfreq import zipf_frequency
 
-from rag.nlp import analyse
+from rag.nlp import analyse, plural_lemma
 
 WHEN = ("DATE", "TIME")
 COUNT = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
 AMOUNT = ("MONEY", "PERCENT", "QUANTITY", "CARDINAL")
 PLACE = ("GPE", "LOC", "FAC")
+MONEY = ("MONEY", "CARDINAL")
 ACTOR = ("PERSON", "ORG", "NORP")
 NAMED = ("PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW")
 
@@ -47,7 +48,9 @@ NOUN_CLASSES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("money", "price", "cost", "budget", "fee", "fine", "salary", "wage", "pay", "revenue",
      "profit", "loss", "income", "value", "worth", "sum", "fund", "funding", "investment",
      "bid", "offer", "debt", "dollar", "pound", "euro", "turnover", "sale", "earnings",
-     "spending", "bill", "compensation", "payment", "valuation"): ("MONEY", "CARDINAL"),
+     "spending", "bill", "compensation", "payment", "valuation", "damage", "aid",
+     "subsidy", "grant", "loan", "bonus", "dividend", "royalty", "rent", "cash", "reward",
+     "capital"): MONEY,
     ("percentage", "percent", "proportion", "share", "rate", "stake"): ("PERCENT", "CARDINAL"),
     ("country", "city", "town", "region", "province", "nation", "capital", "place", "area",
      "village", "county", "location", "state", "continent", "island", "district",
@@ -95,7 +98,11 @@ WH_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", 
 # Verbs that make "how much" ask for money ("how much did they pay").
 MONEY_VERBS = frozenset({"pay", "cost", "spend", "raise", "earn", "fetch", "sell", "buy",
                          "invest", "owe", "charge", "lose", "make", "borrow", "lend", "bid",
-                         "offer", "save", "fine", "value", "worth", "budget"})  # fmt: skip
+                         "offer", "save", "fine", "value", "worth", "budget", "gross",
+                         "claim", "seek", "demand", "award", "receive", "generate",
+                         "collect", "net", "reap"})  # fmt: skip
+# Verbs whose object is a price: "what will the console cost" asks for money.
+PRICE_VERBS = frozenset({"cost", "charge", "fetch", "gross", "worth"})
 # Words of a question that say what is asked, not what it is about.
 ASKING = frozenset({"name", "tell", "give", "happen", "happened", "do", "say", "call", "accord"})
 
@@ -208,12 +215,15 @@ def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...]
         if word == "how":
             if nxt in ("many", "much"):
                 noun = _head_noun(tokens, i + 2)
+                if words[i + 2 : i + 3] == ["in"]:  # "how much in damages": a sum of money
+                    money = _head_noun(tokens, i + 3)
+                    noun = money if NOUN_LABELS.get(money or "") == MONEY else noun
                 if nxt == "much" and noun is None:
                     if any(t[2] in MONEY_VERBS for t in tokens):
                         return ("MONEY", "CARDINAL", "QUANTITY", "PERCENT"), None
                     # "by how much did output grow": a change, most often a percentage
                     return ("PERCENT", "MONEY", "QUANTITY", "CARDINAL"), None
-                if noun in NOUN_LABELS and NOUN_LABELS[noun] in (WHEN, ("MONEY", "CARDINAL")):
+                if noun in NOUN_LABELS and NOUN_LABELS[noun] in (WHEN, MONEY):
                     # "how many years", "how much money"
                     return tuple(dict.fromkeys(NOUN_LABELS[noun] + HOW[nxt])), noun
                 return HOW[nxt], noun
@@ -237,6 +247,8 @@ def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...]
                     return NAMED, None
                 return NOUN_LABELS.get(noun, NAMED), noun
             if noun is None:
+                if word == "what" and any(t[2] in PRICE_VERBS for t in tokens):
+                    return MONEY, None  # "what will the console cost"
                 return (), None  # "what did … say", "what is …"
             if noun not in NOUN_LABELS and skip == 2:
                 return (), noun  # "what is the reason …": a sentence answers
@@ -249,7 +261,8 @@ def expected_labels(tokens: list[tuple[str, str, str]]) -> tuple[tuple[str, ...]
 def analyse_question(text: str) -> Question:
     """The expected answer type, weighted terms and stated entities of a question."""
     doc = analyse(text)
-    tokens = [(t.text, t.tag_, t.lemma_.lower()) for t in doc]
+    lemmas = [plural_lemma(t.text) if t.tag_ == "NNS" else t.lemma_.lower() for t in doc]
+    tokens = [(t.text, t.tag_, lemma) for t, lemma in zip(doc, lemmas, strict=True)]
     labels, focus = expected_labels(tokens)
     # Entities the question states; "what year" is the question's cue, not a stated date.
     ents = [e for e in doc.ents if not any(t.lower_ in WH_WORDS for t in e)]
@@ -269,7 +282,7 @@ def analyse_question(text: str) -> Question:
             continue
         if t.tag_ == "POS" or (i > 0 and doc[i - 1].lower_ == "how" and lower in HOW):
             continue  # the "long" of "how long" is the cue, not a term
-        lemma = t.lemma_.lower()
+        lemma = lemmas[i]
         rare = zipf_frequency(lower, "en") < 4.0
         named = i in entity_tokens or t.tag_.startswith("NNP") or t.like_num
         w = weight(lower) + (1.5 if named else 0.0)
