@@ -135,7 +135,7 @@ def main() -> None:
         value, threshold = objective(data, weights)
         print(f"weights {weights}\nobjective {value:.3f} at threshold {threshold:.3f}")
     results = [d.outcome(weights) for d in data]
-    thresholds = [round(0.5 + 0.1 * i, 2) for i in range(26)]
+    thresholds = [round(0.5 + 0.1 * i, 2) for i in range(36)]
     rows = sweep(results, thresholds)
     best = max(rows, key=lambda r: r["answer"] + r["refusal"])
     table = Table(title=f"dev split, {len(results)} questions; current MIN_SCORE "

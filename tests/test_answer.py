@@ -8,9 +8,11 @@ from fakes import ScriptedGenerator
 from rag.answer.facts import canonical, is_duration
 from rag.answer.generate import REFUSAL
 from rag.answer.question import analyse_question
-from rag.answer.reader import answer_span, date_precision, kind_mismatch
+from rag.answer.reader import _by_shape, _view, answer_span, date_precision, kind_mismatch
 from rag.errors import InvalidInput
+from rag.nlp import Annotation, Entity
 from rag.public import answer_dict
+from rag.schema import Passage
 from rag.service import RagService
 
 TACNA = "How long will the state of emergency in Tacna last?"
@@ -206,8 +208,6 @@ def test_annotations_are_read_once_per_document_version() -> None:
     from collections.abc import Sequence
 
     from rag.answer.reader import passage_annotations
-    from rag.nlp import Annotation
-    from rag.schema import Passage
 
     stored = {"a": ("sha1", Annotation(((0, 4),), (), ())), "b": ("sha1", Annotation((), (), ()))}
     asked: list[list[str]] = []
@@ -347,3 +347,22 @@ def test_hand_written_articles(make_settings: Any, text: str, question: str, lea
     answer = one_article(make_settings, "story", text).ask(question)
     assert answer.answerable and answer.answer.startswith(leads), answer.answer
     assert answer.conflicts == []
+
+
+def test_an_amount_the_tagger_labelled_a_name_is_relabelled_by_its_form() -> None:
+    text = "It claimed $280bn from the firms, 12% of sales, 40 of them and 9m kroner, said Ann Lee."
+    passage = Passage("c", "d", text, 100, 100 + len(text), "", None, None, 1.0)
+
+    def relabelled(word: str, label: str) -> str:
+        start = 100 + text.index(word)
+        ent = Entity(start, start + len(word), label)
+        view = _view(1, passage, Annotation(((100, 100 + len(text)),), (ent,), ()))
+        return _by_shape(view, ent).label
+
+    assert relabelled("280bn", "PERSON") == "MONEY"  # the "$" before it makes it money
+    assert relabelled("12%", "ORG") == "PERCENT"
+    assert relabelled("40", "GPE") == "CARDINAL"
+    assert relabelled("9m kroner", "QUANTITY") == "MONEY"  # a currency's name (CLDR)
+    assert relabelled("9m", "CARDINAL") == "MONEY"
+    assert relabelled("Ann Lee", "PERSON") == "PERSON"
+    assert relabelled("12%", "PERCENT") == "PERCENT"

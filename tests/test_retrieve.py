@@ -10,7 +10,7 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from rag.config import load_settings
 from rag.errors import InvalidInput
 from rag.index.lexical import LexicalIndex
-from rag.index.retrieve import Filters
+from rag.index.retrieve import DENSE_SHARE, Filters, _fuse
 from rag.index.store import Store
 from rag.service import RagService
 
@@ -23,6 +23,24 @@ def test_relevant_article_comes_first(seeded_service: RagService) -> None:
     assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
     top = passages[0]
     assert top.dense_rank is not None and top.bm25_rank is not None  # both retrievers agree
+
+
+def test_fusion_keeps_how_far_ahead_a_hit_is() -> None:
+    # "d" alone holds the question's rare name: BM25 puts it far ahead, the dense search
+    # does not see it. Reciprocal ranks would put "a" and "b" (both searches, middling)
+    # first; relative scores keep "d" on top.
+    dense = [("x", 0.30), ("a", 0.40), ("b", 0.45), ("y", 0.50)]
+    lexical = {"d": 20.0, "a": 6.0, "b": 5.0, "z": 4.0, "never": 0.0}
+    fused = _fuse(dense, lexical)
+    assert [f[0] for f in fused][:2] == ["d", "x"]
+    assert "never" not in [f[0] for f in fused]  # no query word: no lexical evidence
+    top = dict((i, (score, d, s)) for i, score, d, s in fused)
+    assert top["d"] == (pytest.approx(1 - DENSE_SHARE), None, 1)
+    assert top["x"] == (pytest.approx(DENSE_SHARE), 1, None)
+    assert top["a"][1:] == (2, 2)
+    assert [score for _, score, *_ in fused] == sorted((f[1] for f in fused), reverse=True)
+    assert _fuse([("only", 0.2)], {})[0][1] == pytest.approx(DENSE_SHARE)
+    assert _fuse([], {}) == []
 
 
 def test_passage_spans_point_into_the_stored_article(seeded_service: RagService) -> None:
@@ -193,7 +211,15 @@ def test_a_missing_damaged_or_lagging_lexical_index_is_repaired(
         monkeypatch.undo()
     reads = _count_reads(monkeypatch)
     repaired = RagService(settings)
-    assert repaired.retrieve("Venezuelan migrants in Tumbes") == expected
+    got = repaired.retrieve("Venezuelan migrants in Tumbes")
+    if damage == "behind":
+        # The crash's document is a (far) dense candidate now: relative-score fusion
+        # scales the scores by it, but the passages and their order are the same.
+        assert [(p.doc_id, p.char_start, p.text) for p in got] == [
+            (p.doc_id, p.char_start, p.text) for p in expected
+        ]
+    else:
+        assert got == expected
     if damage == "behind":
         assert reads == [1]  # only the document the crash left out
         assert repaired.retrieve("Zanzibar cloves harvest")[0].doc_id == "cloves"

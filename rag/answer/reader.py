@@ -32,14 +32,15 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from wordfreq import zipf_frequency
 
 from rag.answer.facts import CALENDAR_WORDS, WEEKDAYS, canonical, is_duration
 from rag.answer.generate import REFUSAL, Draft
-from rag.answer.question import NOUN_LABELS, Question, Term, analyse_question, is_role
+from rag.answer.question import NAMED, NOUN_LABELS, Question, Term, analyse_question, is_role
 from rag.answer.text import fold
-from rag.nlp import Annotation, Entity, Token, annotate
+from rag.nlp import Annotation, Entity, Token, annotate, plural_lemma
 from rag.schema import Conflict, Passage
 
 # Weights of a candidate's features (its score is their weighted sum). Chosen on the dev
@@ -269,6 +270,58 @@ def value_span(view: "_PassageView", ent: Entity) -> tuple[int, int]:
     return a + offset, b + offset
 
 
+COMMON_WORD = 4.9  # Zipf frequency from which a word is an everyday English word ("unit")
+
+
+@lru_cache(maxsize=1)
+def currency_words() -> frozenset[str]:
+    """The last word of every currency's English name, singular and plural ("kroner",
+    "rupiah", "dollars"), from the Unicode CLDR data `babel` ships. Left out: the units
+    that are no national money (codes X…: gold, drawing rights) and names that are common
+    English words first ("real", "won", "mark", "unit")."""
+    from babel.numbers import get_currency_name, list_currencies
+
+    words = set()
+    for code in list_currencies():
+        if code.startswith("X"):
+            continue
+        for count in (1, 2):
+            name = get_currency_name(code, count, locale="en")
+            if "(" not in name:
+                words.add(name.split()[-1].lower())
+    return frozenset(
+        w for w in words
+        if max(zipf_frequency(w, "en"), zipf_frequency(plural_lemma(w), "en")) < COMMON_WORD
+    )  # fmt: skip
+
+
+def _by_shape(view: "_PassageView", ent: Entity) -> Entity:
+    """An entity whose written form contradicts its label, relabelled by that form: the
+    small English model tags some amounts as names ("$280bn" as PERSON) or as quantities
+    ("41.5 million kroner"). A currency sign before a number, or a currency's name after
+    it, makes MONEY; a number before "%" or "per cent" PERCENT; a bare number tagged as a
+    name CARDINAL."""
+    text, offset = view.passage.text, view.passage.char_start
+    a, b = answer_span(text, ent.start - offset, ent.end - offset)
+    value = text[a:b]
+    if ent.label == "MONEY" or not value or not any(ch.isdigit() for ch in value):
+        return ent
+    # The word naming the unit: the value's last, or the next one if the last has digits.
+    last = value.split()[-1]
+    unit = re.match(r"\s*([a-z]+)", text[b:] if any(ch.isdigit() for ch in last) else last)
+    signed = unicodedata.category(value[0]) == "Sc" and value[1:].lstrip()[:1].isdigit()
+    named = ent.label in AMOUNTS and unit is not None and unit[1].lower() in currency_words()
+    if signed or named:
+        label = "MONEY"
+    elif re.fullmatch(r"[\d.,]+ ?(?:%|per ?cent)", value):
+        label = "PERCENT"
+    elif ent.label in NAMED and re.fullmatch(r"[\d.,]+", value):
+        label = "CARDINAL"
+    else:
+        return ent
+    return Entity(ent.start, ent.end, label)
+
+
 def _with_unit(text: str, start: int, end: int) -> int:
     """The end of an amount of money the tagger cut before its currency word: "59.2
     trillion" of "59.2 trillion rupiah" is followed by its unit; a sign ("$", "£") or a
@@ -449,6 +502,7 @@ class Reader:
             for ent in view.entities:
                 if not (s_start <= ent.start and ent.end <= s_end) or ent in restated:
                     continue
+                ent = _by_shape(view, ent)
                 label = ent.label
                 if label not in q.labels and _count_tagged_as_date(q, view, ent, starts):
                     label = "CARDINAL"

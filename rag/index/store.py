@@ -469,8 +469,9 @@ class Store:
 
     def nearest(
         self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
-    ) -> list[str]:
-        """Ids of the `k` chunks nearest to a vector, nearest first, optionally filtered.
+    ) -> list[tuple[str, float]]:
+        """Ids and distances of the `k` chunks nearest to a vector, nearest first,
+        optionally filtered.
 
         Ids only: the retriever holds every live chunk's text and metadata already.
         """
@@ -478,7 +479,8 @@ class Store:
         got = self.chunks.query(
             query_embeddings=query, n_results=k, where=where, include=["distances"]
         )
-        return list(got["ids"][0])
+        distances = got["distances"] or [[]]
+        return [(str(i), float(d)) for i, d in zip(got["ids"][0], distances[0], strict=True)]
 
     def count_chunks(self) -> int:
         """Number of chunk records, stale ones included."""
