@@ -129,6 +129,13 @@ def test_expected_answer_types(question: str, first_label: str | None, focus: st
     assert q.focus == focus
 
 
+def test_roles_only_people_hold_ask_for_a_person() -> None:
+    for question in ("Which sheriff said the rapper would not film in his jail again?",
+                     "Which DJ hosts the late show on Tuesdays?"):  # fmt: skip
+        assert analyse_question(question).labels == ("PERSON",)
+    assert "ORG" in analyse_question("Which company bought the brewer?").labels
+
+
 def test_a_plural_noun_has_its_dictionary_singular() -> None:
     # spaCy's rule lemmatizer reads "taxes" as the plural of "taxi"
     q = analyse_question("Which taxes would the party cut under its plan?")
@@ -172,6 +179,10 @@ def test_values_are_made_whole_and_compared_across_spellings() -> None:
     on_what_date = analyse_question("On what date will the bill be debated?")
     assert kind_mismatch(on_what_date, "DATE", "this month") < 0  # a day is asked
     assert kind_mismatch(on_what_date, "DATE", "23 February") == 0
+    weekday = analyse_question("On which day of the week will the two bosses meet?")
+    assert kind_mismatch(weekday, "DATE", "1330") < 0  # a clock time tagged as a year
+    assert kind_mismatch(weekday, "DATE", "Tuesday") == 0
+    assert kind_mismatch(weekday, "DATE", "14 March") == 0
     assert date_precision("29 November 2025") == 1.0
     assert date_precision("2025") < date_precision("March 2025") < 1.0
     assert date_precision("this month") == 0.0

@@ -65,7 +65,7 @@ WEIGHTS: dict[str, float] = {
     "overlap": -0.5,  # share of the value's words the question already has ("X Garoua")
 }
 NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
-MIN_SCORE = 2.6  # below this the best candidate is taken as not answering (evals.tune)
+MIN_SCORE = 2.8  # below this the best candidate is taken as not answering (evals.tune)
 # A passage lacking more than this share of the question's key terms (by weight) is not
 # about what the question names; up to it, a name written otherwise ("Mr Blair" for "Tony
 # Blair") or a qualifier ("two-year") may be missing, and so may a name the story's other
@@ -93,6 +93,18 @@ def date_precision(text: str) -> float:
     return min(1.0, 0.5 * year + 0.3 * month + 0.2 * day + 0.3 * weekday)
 
 
+def _names_day(text: str) -> bool:
+    """Whether a DATE names a day: a weekday, a day of a month, or one relative to today."""
+    words = re.findall(r"[a-z]+|\d+", fold(text))
+    month = any(w in CALENDAR_WORDS and w not in WEEKDAYS for w in words)
+    return any(
+        w in WEEKDAYS
+        or w in ("today", "yesterday", "tomorrow", "tonight")
+        or (month and w.isdigit() and len(w) <= 2)
+        for w in words
+    )
+
+
 def kind_mismatch(q: Question, label: str, text: str) -> float:
     """How far a value is from the kind of value asked for: 0 when it fits, -1 or -2 when
     it is a length of time where a point in time is asked (or the reverse), a bare count
@@ -108,6 +120,8 @@ def kind_mismatch(q: Question, label: str, text: str) -> float:
                 penalty -= 1.0  # a bare number ("54", an age) is no point in time
             elif q.focus in ("year", "date") and date_precision(text) < 0.5:
                 penalty -= 1.0  # "in which year" wants a year, "on what date" a day
+            elif q.focus in ("day", "weekday") and not _names_day(text):
+                penalty -= 1.0  # "on which day of the week" wants "Tuesday", not "1330"
             elif q.focus == "month" and not any(
                 w in CALENDAR_WORDS and w not in WEEKDAYS for w in re.findall(r"[a-z]+", fold(text))
             ):
