@@ -65,7 +65,7 @@ WEIGHTS: dict[str, float] = {
     "overlap": -0.5,  # share of the value's words the question already has ("X Garoua")
 }
 NEAR_WORDS = 6.0  # closeness halves roughly every 4 content words
-MIN_SCORE = 2.8  # below this the best candidate is taken as not answering (evals.tune)
+MIN_SCORE = 2.6  # below this the best candidate is taken as not answering (evals.tune)
 # A passage lacking more than this share of the question's key terms (by weight) is not
 # about what the question names; up to it, a name written otherwise ("Mr Blair" for "Tony
 # Blair") or a qualifier ("two-year") may be missing, and so may a name the story's other
