@@ -84,7 +84,7 @@ NOUN_CLASSES: dict[tuple[str, ...], tuple[str, ...]] = {
      "columnist", "commentator", "winger", "forward", "keeper", "skipper", "umpire",
      "rider", "cyclist", "swimmer", "sprinter", "guitarist", "drummer", "frontman",
      "vocalist", "songwriter", "dj", "anchor", "newsreader", "fly-half", "flanker",
-     "hooker", "lock", "prop", "centre", "scrum-half"): ("PERSON",),
+     "scrum-half"): ("PERSON",),
     ("leader", "star", "head", "founder", "owner", "winner", "candidate", "member",
      "champion", "artist", "host", "investor", "buyer", "seller", "opponent", "successor",
      "predecessor", "producer", "designer"): ("PERSON", "ORG"),

@@ -473,7 +473,7 @@ class Store:
         """Ids and distances of the `k` chunks nearest to a vector, nearest first,
         optionally filtered.
 
-        Ids only: the retriever holds every live chunk's text and metadata already.
+        No text or metadata: the retriever holds every live chunk's already.
         """
         query: list[Sequence[float]] = [vector]
         got = self.chunks.query(
