@@ -361,7 +361,10 @@ def test_hand_written_articles(make_settings: Any, text: str, question: str, lea
 
 
 def test_an_amount_the_tagger_labelled_a_name_is_relabelled_by_its_form() -> None:
-    text = "It claimed $280bn from the firms, 12% of sales, 40 of them and 9m kroner, said Ann Lee."
+    text = (
+        "It claimed $280bn from the firms, 12% of sales, 40 of them and 9m kroner, said Ann"
+        " Lee. It earmarked 100 trillion won for one trillion calculations a second."
+    )
     passage = Passage("c", "d", text, 100, 100 + len(text), "", None, None, 1.0)
 
     def relabelled(word: str, label: str) -> str:
@@ -377,3 +380,6 @@ def test_an_amount_the_tagger_labelled_a_name_is_relabelled_by_its_form() -> Non
     assert relabelled("9m", "CARDINAL") == "MONEY"
     assert relabelled("Ann Lee", "PERSON") == "PERSON"
     assert relabelled("12%", "PERCENT") == "PERCENT"
+    assert relabelled("one trillion", "MONEY") == "CARDINAL"  # no currency: no money
+    assert relabelled("100 trillion", "MONEY") == "MONEY"  # "won" after it is one
+    assert relabelled("$280bn", "MONEY") == "MONEY"

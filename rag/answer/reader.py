@@ -290,9 +290,8 @@ COMMON_WORD = 4.9  # Zipf frequency from which a word is an everyday English wor
 @lru_cache(maxsize=1)
 def currency_words() -> frozenset[str]:
     """The last word of every currency's English name, singular and plural ("kroner",
-    "rupiah", "dollars"), from the Unicode CLDR data `babel` ships. Left out: the units
-    that are no national money (codes X…: gold, drawing rights) and names that are common
-    English words first ("real", "won", "mark", "unit")."""
+    "rupiah", "dollars", "won"), from the Unicode CLDR data `babel` ships; left out: the
+    units that are no national money (codes X…: gold, drawing rights)."""
     from babel.numbers import get_currency_name, list_currencies
 
     words = set()
@@ -303,28 +302,44 @@ def currency_words() -> frozenset[str]:
             name = get_currency_name(code, count, locale="en")
             if "(" not in name:
                 words.add(name.split()[-1].lower())
-    return frozenset(
-        w for w in words
-        if max(zipf_frequency(w, "en"), zipf_frequency(plural_lemma(w), "en")) < COMMON_WORD
-    )  # fmt: skip
+    return frozenset(words)
+
+
+def _is_currency(word: str, *, rare: bool) -> bool:
+    """Whether a word names a currency; with `rare`, only one that is no everyday English
+    word first ("kroner", not "won", "real" or "mark")."""
+    word = word.lower()
+    if word not in currency_words():
+        return False
+    common = max(zipf_frequency(word, "en"), zipf_frequency(plural_lemma(word), "en"))
+    return not rare or common < COMMON_WORD
 
 
 def _by_shape(view: "_PassageView", ent: Entity) -> Entity:
     """An entity whose written form contradicts its label, relabelled by that form: the
     small English model tags some amounts as names ("$280bn" as PERSON) or as quantities
-    ("41.5 million kroner"). A currency sign before a number, or a currency's name after
-    it, makes MONEY; a number before "%" or "per cent" PERCENT; a bare number tagged as a
-    name CARDINAL."""
+    ("41.5 million kroner"), and some counts as money ("one trillion calculations"). A
+    currency sign before a number, or a currency's name after it, makes MONEY; MONEY with
+    neither is CARDINAL; a number before "%" or "per cent" PERCENT; a bare number tagged
+    as a name CARDINAL."""
     text, offset = view.passage.text, view.passage.char_start
     a, b = answer_span(text, ent.start - offset, ent.end - offset)
     value = text[a:b]
-    if ent.label == "MONEY" or not value or not any(ch.isdigit() for ch in value):
+    if not value:
         return ent
-    # The word naming the unit: the value's last, or the next one if the last has digits.
-    last = value.split()[-1]
-    unit = re.match(r"\s*([a-z]+)", text[b:] if any(ch.isdigit() for ch in last) else last)
+    # The words that may name a currency: the value's own and the one right after it.
+    after = re.match(r"\s*([^\W\d_]+)", text[b:])
+    words = re.findall(r"[^\W\d_]+", value) + ([after[1]] if after else [])
+    sign = any(unicodedata.category(ch) == "Sc" for ch in value)
+    if ent.label == "MONEY":
+        # "one trillion calculations a second" tagged as money: no currency, no money
+        if sign or any(_is_currency(w, rare=False) for w in words):
+            return ent
+        return Entity(ent.start, ent.end, "CARDINAL")
+    if not any(ch.isdigit() for ch in value):
+        return ent
     signed = unicodedata.category(value[0]) == "Sc" and value[1:].lstrip()[:1].isdigit()
-    named = ent.label in AMOUNTS and unit is not None and unit[1].lower() in currency_words()
+    named = ent.label in AMOUNTS and any(_is_currency(w, rare=True) for w in words)
     if signed or named:
         label = "MONEY"
     elif re.fullmatch(r"[\d.,]+ ?(?:%|per ?cent)", value):
