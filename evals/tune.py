@@ -87,11 +87,9 @@ def objective(data: list[Scored], weights: dict[str, float]) -> tuple[float, flo
     return best
 
 
-def search(
-    data: list[Scored], rounds: int = 3, start: dict[str, float] | None = None
-) -> dict[str, float]:
-    """Coordinate ascent on the weights from `start` (the current ones by default)."""
-    weights = dict(start or reader_module.WEIGHTS)
+def search(data: list[Scored], rounds: int = 3) -> dict[str, float]:
+    """Coordinate ascent on the weights from the current ones."""
+    weights = dict(reader_module.WEIGHTS)
     value, _ = objective(data, weights)
     for _ in range(rounds):
         improved = False
