@@ -8,7 +8,7 @@ from fakes import ScriptedGenerator
 from rag.answer.facts import canonical, is_duration
 from rag.answer.generate import REFUSAL
 from rag.answer.question import analyse_question
-from rag.answer.reader import _by_shape, _view, answer_span, date_precision, kind_mismatch
+from rag.answer.reader import _view, answer_span, date_precision, kind_mismatch
 from rag.errors import InvalidInput
 from rag.nlp import Annotation, Entity
 from rag.public import answer_dict
@@ -370,8 +370,8 @@ def test_an_amount_the_tagger_labelled_a_name_is_relabelled_by_its_form() -> Non
     def relabelled(word: str, label: str) -> str:
         start = 100 + text.index(word)
         ent = Entity(start, start + len(word), label)
-        view = _view(1, passage, Annotation(((100, 100 + len(text)),), (ent,), ()))
-        return _by_shape(view, ent).label
+        (seen,) = _view(1, passage, Annotation(((100, 100 + len(text)),), (ent,), ())).entities
+        return seen.label
 
     assert relabelled("280bn", "PERSON") == "MONEY"  # the "$" before it makes it money
     assert relabelled("12%", "ORG") == "PERCENT"

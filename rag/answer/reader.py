@@ -33,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from wordfreq import zipf_frequency
 
@@ -82,27 +83,35 @@ KEEP_ANNOTATIONS = 256  # documents whose parsed annotation each process keeps (
 Annotations = Callable[[Sequence[Passage]], list[Annotation]]
 
 
+class DateParts(NamedTuple):
+    """What a DATE entity names: a year, a month, a day of that month, a weekday, or a day
+    relative to today."""
+
+    year: bool
+    month: bool
+    day: bool
+    weekday: bool
+    today: bool
+
+
+def date_parts(text: str) -> DateParts:
+    """The parts of a point in time a DATE entity's words name."""
+    words = re.findall(r"[a-z]+|\d+", fold(text))
+    month = any(w in CALENDAR_WORDS and w not in WEEKDAYS for w in words)
+    return DateParts(
+        year=any(w.isdigit() and len(w) == 4 for w in words),
+        month=month,
+        day=month and any(w.isdigit() and len(w) <= 2 for w in words),
+        weekday=any(w in WEEKDAYS for w in words),
+        today=any(w in ("today", "yesterday", "tomorrow", "tonight") for w in words),
+    )
+
+
 def date_precision(text: str) -> float:
     """How precisely a DATE entity pins a point in time: 1 for a day of a month of a year,
     less for a year, a month or a weekday, 0 for "this month" or "a week ago"."""
-    words = re.findall(r"[a-z]+|\d+", fold(text))
-    year = any(w.isdigit() and len(w) == 4 for w in words)
-    month = any(w in CALENDAR_WORDS and w not in WEEKDAYS for w in words)
-    day = month and any(w.isdigit() and len(w) <= 2 for w in words)
-    weekday = any(w in WEEKDAYS for w in words)
-    return min(1.0, 0.5 * year + 0.3 * month + 0.2 * day + 0.3 * weekday)
-
-
-def _names_day(text: str) -> bool:
-    """Whether a DATE names a day: a weekday, a day of a month, or one relative to today."""
-    words = re.findall(r"[a-z]+|\d+", fold(text))
-    month = any(w in CALENDAR_WORDS and w not in WEEKDAYS for w in words)
-    return any(
-        w in WEEKDAYS
-        or w in ("today", "yesterday", "tomorrow", "tonight")
-        or (month and w.isdigit() and len(w) <= 2)
-        for w in words
-    )
+    p = date_parts(text)
+    return min(1.0, 0.5 * p.year + 0.3 * p.month + 0.2 * p.day + 0.3 * p.weekday)
 
 
 def kind_mismatch(q: Question, label: str, text: str) -> float:
@@ -116,15 +125,14 @@ def kind_mismatch(q: Question, label: str, text: str) -> float:
     if q.duration is not None and label == "DATE":
         penalty -= float(is_duration(text) != q.duration)
         if q.duration is False:
+            parts = date_parts(text)
             if re.fullmatch(r"[\d.,]+", text) and not re.fullmatch(r"\d{4}", text):
                 penalty -= 1.0  # a bare number ("54", an age) is no point in time
             elif q.focus in ("year", "date") and date_precision(text) < 0.5:
                 penalty -= 1.0  # "in which year" wants a year, "on what date" a day
-            elif q.focus in ("day", "weekday") and not _names_day(text):
+            elif q.focus in ("day", "weekday") and not (parts.day or parts.weekday or parts.today):
                 penalty -= 1.0  # "on which day of the week" wants "Tuesday", not "1330"
-            elif q.focus == "month" and not any(
-                w in CALENDAR_WORDS and w not in WEEKDAYS for w in re.findall(r"[a-z]+", fold(text))
-            ):
+            elif q.focus == "month" and not parts.month:
                 penalty -= 1.0  # "by which month" wants a month ("November", not "2005")
     return penalty
 
@@ -238,7 +246,7 @@ def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView
         passage,
         [(a, b) for a, b in annotation.sentences if a >= lo and b <= hi],
         [t for t in annotation.tokens if t.start >= lo and t.end <= hi],
-        [e for e in annotation.entities if e.start >= lo and e.end <= hi],
+        [_by_shape(passage, e) for e in annotation.entities if e.start >= lo and e.end <= hi],
         re.findall(r"\w+", fold(passage.title)),
     )
 
@@ -315,14 +323,14 @@ def _is_currency(word: str, *, rare: bool) -> bool:
     return not rare or common < COMMON_WORD
 
 
-def _by_shape(view: "_PassageView", ent: Entity) -> Entity:
+def _by_shape(passage: Passage, ent: Entity) -> Entity:
     """An entity whose written form contradicts its label, relabelled by that form: the
     small English model tags some amounts as names ("$280bn" as PERSON) or as quantities
     ("41.5 million kroner"), and some counts as money ("one trillion calculations"). A
     currency sign before a number, or a currency's name after it, makes MONEY; MONEY with
     neither is CARDINAL; a number before "%" or "per cent" PERCENT; a bare number tagged
     as a name CARDINAL."""
-    text, offset = view.passage.text, view.passage.char_start
+    text, offset = passage.text, passage.char_start
     a, b = answer_span(text, ent.start - offset, ent.end - offset)
     value = text[a:b]
     if not value:
@@ -531,7 +539,6 @@ class Reader:
             for ent in view.entities:
                 if not (s_start <= ent.start and ent.end <= s_end) or ent in restated:
                     continue
-                ent = _by_shape(view, ent)
                 label = ent.label
                 if label not in q.labels and _count_tagged_as_date(q, view, ent, starts):
                     label = "CARDINAL"
