@@ -352,6 +352,21 @@ def test_one_of_several_is_no_count(make_settings: Any) -> None:
             "12 complaints —",
             id="a name abbreviated in the passage",
         ),
+        pytest.param(  # the surname mention is quoted; the answer names the person in full
+            "Patent row\n\nA group opposed to software patents is led by Sarah Jenkins."
+            "\n\nThe pledge of 300 patents is a mere gesture, wrote Ms Jenkins on "
+            "her group's website on Monday.",
+            "Which campaigner called the pledge of 300 patents a mere gesture?",
+            'Sarah Jenkins — "The pledge of 300 patents is a mere gesture, wrote Ms Jenkins',
+            id="a person named in full once, then by surname",
+        ),
+        pytest.param(  # "twice as many X" and "the top ten" count neither the X nor anything
+            "Library survey\n\nThe library now has three times as many members as in "
+            "2001, and its loans made the top ten of the county. It counts 4,500 members.",
+            "How many members does the library have?",
+            "4,500 members —",
+            id="a multiplier and a chart's size are no counts",
+        ),
     ],
 )
 def test_hand_written_articles(make_settings: Any, text: str, question: str, leads: str) -> None:

@@ -170,6 +170,17 @@ def whole_name(text: str, start: int, end: int) -> int:
     return end + surname.end() if surname else end
 
 
+# English forms of address written before a name; the small English model leaves them out of
+# a person's span ("Mr" of "Mr Mueller"), yet a surname alone reads as no answer.
+ADDRESS = r"(?:Mr|Mrs|Ms|Miss|Dr|Sir|Dame|Lord|Lady|Prof)\.? "
+
+
+def with_address(text: str, start: int) -> int:
+    """The start of a person's name with the form of address written right before it."""
+    address = re.search(ADDRESS + r"$", text[max(0, start - 6) : start])
+    return start - len(address[0]) if address else start
+
+
 def _initialisms(question: str) -> dict[str, tuple[str, ...]]:
     """Initials of each run of capitalised words of the question, with the words they
     stand for ("Mobile Data Association" → "mda", "da"), skipping the small words inside a
@@ -222,6 +233,7 @@ class Candidate:
     score: float = 0.0
     key: str = ""  # canonical value, for agreement between documents
     docs: set[str] = field(default_factory=set)
+    full: str = ""  # a person's full name where the value is a surname ("Mr Mueller")
 
 
 @dataclass
@@ -287,6 +299,7 @@ def value_span(view: "_PassageView", ent: Entity) -> tuple[int, int]:
     a, b = answer_span(text, ent.start - offset, ent.end - offset)
     if ent.label == "PERSON":
         b = whole_name(text, a, b)
+        a = with_address(text, a)
     elif ent.label == "MONEY":
         b = _with_unit(text, a, b)
     return a + offset, b + offset
@@ -391,6 +404,19 @@ def _is_pronoun_one(view: _PassageView, text: str, end: int) -> bool:
     return text.lower() == "one" and view.text(end, end + 4).lower() == " of "
 
 
+def _is_multiplier(q: Question, view: _PassageView, end: int) -> bool:
+    """Whether a number is a multiplier ("three times as many people"): it counts times,
+    not the people, unless times are what the question counts ("how many times")."""
+    return q.counted != "time" and re.match(r" ?times\b", view.text(end, end + 7)) is not None
+
+
+def _is_chart_size(view: _PassageView, start: int) -> bool:
+    """Whether a number names the size of a ranking ("made the top ten", "a top 20
+    hit"): it counts places in a chart, not what the question counts."""
+    before = view.text(max(view.passage.char_start, start - 4), start)
+    return re.search(r"\btop $", before) is not None
+
+
 def score(features: dict[str, float]) -> float:
     """A candidate's score: the weighted sum of its features."""
     return sum(WEIGHTS[name] * value for name, value in features.items())
@@ -412,6 +438,24 @@ def _count_tagged_as_date(
     at = bisect.bisect_left(starts, ent.end)
     following = view.tokens[at] if at < len(view.tokens) else None
     return following is not None and following.start - ent.end <= 1 and _about(q.counted, following)
+
+
+def _name_in_full(found: list[Candidate], views: Sequence[_PassageView]) -> None:
+    """Set each person candidate's full name from its document's passages: news name a
+    person in full once ("Florian Mueller") and by surname after ("wrote Mr Mueller"), and
+    the sentence that answers may hold the surname alone. A name of two or more words
+    with the same surname is taken; the shortest, as the tagger sometimes takes in a role
+    written before it ("Campaigner Hanna Vogel")."""
+    full: dict[tuple[str, str], str] = {}
+    for view in views:
+        for ent in view.entities:
+            name = view.text(*value_span(view, ent)) if ent.label == "PERSON" else ""
+            if " " in name and not re.match(ADDRESS, name):
+                key = (view.passage.doc_id, canonical(name, "PERSON"))
+                full[key] = min(full.get(key, name), name, key=len)
+    for c in found:
+        if c.label == "PERSON":
+            c.full = full.get((c.doc_id, canonical(c.text, "PERSON")), "")
 
 
 class Reader:
@@ -446,6 +490,7 @@ class Reader:
         found: list[Candidate] = []
         for view in views:
             found += self._passage_candidates(q, view, total, q_words, names)
+        _name_in_full(found, views)
         self._agree(found)
         return sorted(found, key=lambda c: c.score, reverse=True)
 
@@ -548,7 +593,12 @@ class Reader:
                 text = view.text(*value)
                 if label == "CARDINAL" and _is_pronoun_one(view, text, value[1]):
                     continue
-                words = [fold(w) for w in re.findall(r"\w+", text)]
+                if label == "CARDINAL" and (
+                    _is_multiplier(q, view, value[1]) or _is_chart_size(view, value[0])
+                ):
+                    continue
+                named = re.sub("^" + ADDRESS, "", text)  # "Mr Smith": is "Smith" asked?
+                words = [fold(w) for w in re.findall(r"\w+", named)]
                 said = [any(_related(w, asked) for asked in q_words) for w in words]
                 if not words or all(said):
                     continue  # the question already says it
@@ -636,7 +686,7 @@ class Reader:
         if best.value is None:
             text = f"{quote} [{best.passage}]"
         else:
-            text = f'{best.text} — "{quote}" [{best.passage}]'
+            text = f'{best.full or best.text} — "{quote}" [{best.passage}]'
         # Supported: the quote is the article's own sentence holding the value.
         citation = passage.cite(best.passage, *best.sentence, supported=True, answer=best.value)
         return Draft(
