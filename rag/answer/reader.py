@@ -172,7 +172,7 @@ def whole_name(text: str, start: int, end: int) -> int:
 
 # English forms of address written before a name; the small English model leaves them out of
 # a person's span ("Mr" of "Mr Mueller"), yet a surname alone reads as no answer.
-ADDRESS = r"(?:Mr|Mrs|Ms|Miss|Dr|Sir|Dame|Lord|Lady|Prof)\.? "
+ADDRESS = r"\b(?:Mr|Mrs|Ms|Miss|Dr|Sir|Dame|Lord|Lady|Prof)\.? "
 
 
 def with_address(text: str, start: int) -> int:
@@ -441,20 +441,20 @@ def _count_tagged_as_date(
 
 
 def _name_in_full(found: list[Candidate], views: Sequence[_PassageView]) -> None:
-    """Set each person candidate's full name from its document's passages: news name a
+    """Set the full name of each person candidate that is a surname alone: news name a
     person in full once ("Florian Mueller") and by surname after ("wrote Mr Mueller"), and
-    the sentence that answers may hold the surname alone. A name of two or more words
-    with the same surname is taken; the shortest, as the tagger sometimes takes in a role
-    written before it ("Campaigner Hanna Vogel")."""
+    the sentence that answers may hold the surname alone. The longest name of two or more
+    words with that surname in the same document's passages is taken, so a surname with a
+    particle ("van Dijk") still gets its first name."""
     full: dict[tuple[str, str], str] = {}
     for view in views:
         for ent in view.entities:
             name = view.text(*value_span(view, ent)) if ent.label == "PERSON" else ""
             if " " in name and not re.match(ADDRESS, name):
                 key = (view.passage.doc_id, canonical(name, "PERSON"))
-                full[key] = min(full.get(key, name), name, key=len)
+                full[key] = max(full.get(key, name), name, key=len)
     for c in found:
-        if c.label == "PERSON":
+        if c.label == "PERSON" and " " not in re.sub("^" + ADDRESS, "", c.text):
             c.full = full.get((c.doc_id, canonical(c.text, "PERSON")), "")
 
 
