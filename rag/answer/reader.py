@@ -93,6 +93,11 @@ class DateParts(NamedTuple):
     weekday: bool
     today: bool
 
+    @property
+    def precision(self) -> float:
+        """How precisely these parts pin a point in time (`date_precision`)."""
+        return min(1.0, 0.5 * self.year + 0.3 * self.month + 0.2 * self.day + 0.3 * self.weekday)
+
 
 def date_parts(text: str) -> DateParts:
     """The parts of a point in time a DATE entity's words name."""
@@ -110,8 +115,7 @@ def date_parts(text: str) -> DateParts:
 def date_precision(text: str) -> float:
     """How precisely a DATE entity pins a point in time: 1 for a day of a month of a year,
     less for a year, a month or a weekday, 0 for "this month" or "a week ago"."""
-    p = date_parts(text)
-    return min(1.0, 0.5 * p.year + 0.3 * p.month + 0.2 * p.day + 0.3 * p.weekday)
+    return date_parts(text).precision
 
 
 def kind_mismatch(q: Question, label: str, text: str) -> float:
@@ -128,7 +132,7 @@ def kind_mismatch(q: Question, label: str, text: str) -> float:
             parts = date_parts(text)
             if re.fullmatch(r"[\d.,]+", text) and not re.fullmatch(r"\d{4}", text):
                 penalty -= 1.0  # a bare number ("54", an age) is no point in time
-            elif q.focus in ("year", "date") and date_precision(text) < 0.5:
+            elif q.focus in ("year", "date") and parts.precision < 0.5:
                 penalty -= 1.0  # "in which year" wants a year, "on what date" a day
             elif q.focus in ("day", "weekday") and not (parts.day or parts.weekday or parts.today):
                 penalty -= 1.0  # "on which day of the week" wants "Tuesday", not "1330"
@@ -173,6 +177,11 @@ def whole_name(text: str, start: int, end: int) -> int:
 # English forms of address written before a name; the small English model leaves them out of
 # a person's span ("Mr" of "Mr Mueller"), yet a surname alone reads as no answer.
 ADDRESS = r"\b(?:Mr|Mrs|Ms|Miss|Dr|Sir|Dame|Lord|Lady|Prof)\.? "
+
+
+def without_address(name: str) -> str:
+    """A person's name without the form of address it opens with ("Smith" of "Mr Smith")."""
+    return re.sub("^" + ADDRESS, "", name)
 
 
 def with_address(text: str, start: int) -> int:
@@ -250,6 +259,10 @@ class _PassageView:
     def text(self, start: int, end: int) -> str:
         return self.passage.span_text(start, end)
 
+    def before(self, offset: int, chars: int) -> str:
+        """Up to `chars` characters of the passage right before article offset `offset`."""
+        return self.text(max(self.passage.char_start, offset - chars), offset)
+
 
 def _view(number: int, passage: Passage, annotation: Annotation) -> _PassageView:
     lo, hi = passage.char_start, passage.char_end
@@ -305,7 +318,7 @@ def value_span(view: "_PassageView", ent: Entity) -> tuple[int, int]:
     return a + offset, b + offset
 
 
-COMMON_WORD = 4.9  # Zipf frequency from which a word is an everyday English word ("unit")
+EVERYDAY_WORD = 4.9  # Zipf frequency from which a word is an everyday English word ("unit")
 
 
 @lru_cache(maxsize=1)
@@ -333,7 +346,7 @@ def _is_currency(word: str, *, rare: bool) -> bool:
     if word not in currency_words():
         return False
     common = max(zipf_frequency(word, "en"), zipf_frequency(plural_lemma(word), "en"))
-    return not rare or common < COMMON_WORD
+    return not rare or common < EVERYDAY_WORD
 
 
 def _by_shape(passage: Passage, ent: Entity) -> Entity:
@@ -413,8 +426,7 @@ def _is_multiplier(q: Question, view: _PassageView, end: int) -> bool:
 def _is_chart_size(view: _PassageView, start: int) -> bool:
     """Whether a number names the size of a ranking ("made the top ten", "a top 20
     hit"): it counts places in a chart, not what the question counts."""
-    before = view.text(max(view.passage.char_start, start - 4), start)
-    return re.search(r"\btop $", before) is not None
+    return re.search(r"\btop $", view.before(start, 4)) is not None
 
 
 def score(features: dict[str, float]) -> float:
@@ -450,11 +462,11 @@ def _name_in_full(found: list[Candidate], views: Sequence[_PassageView]) -> None
     for view in views:
         for ent in view.entities:
             name = view.text(*value_span(view, ent)) if ent.label == "PERSON" else ""
-            if " " in name and not re.match(ADDRESS, name):
+            if " " in name and without_address(name) == name:
                 key = (view.passage.doc_id, canonical(name, "PERSON"))
                 full[key] = max(full.get(key, name), name, key=len)
     for c in found:
-        if c.label == "PERSON" and " " not in re.sub("^" + ADDRESS, "", c.text):
+        if c.label == "PERSON" and " " not in without_address(c.text):
             c.full = full.get((c.doc_id, canonical(c.text, "PERSON")), "")
 
 
@@ -591,14 +603,14 @@ class Reader:
                     continue
                 value = value_span(view, ent)
                 text = view.text(*value)
-                if label == "CARDINAL" and _is_pronoun_one(view, text, value[1]):
-                    continue
                 if label == "CARDINAL" and (
-                    _is_multiplier(q, view, value[1]) or _is_chart_size(view, value[0])
+                    _is_pronoun_one(view, text, value[1])
+                    or _is_multiplier(q, view, value[1])
+                    or _is_chart_size(view, value[0])
                 ):
-                    continue
-                named = re.sub("^" + ADDRESS, "", text)  # "Mr Smith": is "Smith" asked?
-                words = [fold(w) for w in re.findall(r"\w+", named)]
+                    continue  # a number that counts nothing the question asks for
+                # "Mr Smith": is "Smith" asked?
+                words = [fold(w) for w in re.findall(r"\w+", without_address(text))]
                 said = [any(_related(w, asked) for asked in q_words) for w in words]
                 if not words or all(said):
                     continue  # the question already says it
@@ -641,10 +653,7 @@ class Reader:
                 if q.partitive and view.text(value[1], value[1] + 4) == " of ":
                     features["focus"] = 1.0  # "1.1m of the 1.6m X" for "how many of the X"
                 if q.preposition:  # "by November" for "by which month"
-                    before = re.search(
-                        r"(\w+)\W*$",
-                        view.text(max(view.passage.char_start, value[0] - 20), value[0]),
-                    )
+                    before = re.search(r"(\w+)\W*$", view.before(value[0], 20))
                     opener = before[1].lower() if before else None
                     features["preposition"] = float(opener == q.preposition)
                 features["kind"] = kind_mismatch(q, label, text)
