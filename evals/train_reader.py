@@ -1,7 +1,7 @@
 """Train the extractive reader: MiniLM-L6 with a span head, fine-tuned on SQuAD 1.1 plus negatives.
 
-Run by `make train-reader` in its own venv (`.[train]`: torch, transformers); never by CI or
-`make test`. The run checkpoints model, optimiser, scheduler and data position every
+Run by `make train-reader` in its own venv (`.venv-train`: torch, transformers); never by CI
+or `make test`. The run checkpoints model, optimiser, scheduler and data position every
 `--checkpoint-minutes` under `--work` (outside the work tree), and a rerun with the same
 arguments resumes where the last checkpoint stopped: on a shared 2-core machine a run takes
 hours and may be cut off at any point. Every step's loss and rate, and every held-out
@@ -10,7 +10,7 @@ evaluation, go to `log.jsonl` beside the checkpoint.
 Negatives teach the `[CLS]` position to mean "not in this passage" (SQuAD 1.1 has no
 unanswerable questions): the question paired with another paragraph of the same article, and
 the question with one of its names or numbers swapped for one the paragraph does not contain.
-The held-out titles (`--dev-titles`, chosen by a hash of the title) never reach training; they
+The held-out titles (a share `--dev-fraction`, chosen by a hash of the title) never reach training; they
 choose the step to export and the thresholds downstream.
 """
 
@@ -64,15 +64,14 @@ def load_examples(
     with lzma.open(path) as handle:
         data = json.load(handle)["data"]
     rng = random.Random(seed)
-    names_by_title: dict[str, list[str]] = {}
+    all_names: list[str] = []  # each article's distinct names, in a stable order
     numbers: list[str] = []
     for article in data:
         found: set[str] = set()
         for paragraph in article["paragraphs"]:
             found.update(_NAME.findall(paragraph["context"]))
             numbers.extend(_NUMBER.findall(paragraph["context"])[:3])
-        names_by_title[article["title"]] = sorted(found)
-    all_names = [name for names in names_by_title.values() for name in names]
+        all_names.extend(sorted(found))
     train: list[Example] = []
     dev: list[Example] = []
     for article in data:
