@@ -10,8 +10,8 @@ evaluation, go to `log.jsonl` beside the checkpoint.
 Negatives teach the `[CLS]` position to mean "not in this passage" (SQuAD 1.1 has no
 unanswerable questions): the question paired with another paragraph of the same article, and
 the question with one of its names or numbers swapped for one the paragraph does not contain.
-The held-out titles (a share `--dev-fraction`, chosen by a hash of the title) never reach training; they
-choose the step to export and the thresholds downstream.
+The held-out titles (a share `--dev-fraction`, chosen by a hash of the title) never reach
+training; they choose the step to export and the thresholds downstream.
 """
 
 from __future__ import annotations
