@@ -30,11 +30,12 @@ from evals.train_reader import (
 )
 
 DEFAULT_OUT = Path("rag/answer/model")
-NAMES = ("input_ids", "attention_mask", "token_type_ids", "start_logits", "end_logits")
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUTS = ("start_logits", "end_logits")
 
 CARD = """# Extractive reader: MiniLM-L6 span head, int8 ONNX
 
-The model `rag.answer.model_reader` runs to pick an answer span in a passage, or the
+The model the reader (rag/answer/reader.py) runs to pick an answer span in a passage, or the
 `[CLS]` position when the passage does not answer. Made by `make train-reader` and
 `make export-reader` (evals/train_reader.py, evals/export_reader.py).
 
@@ -71,8 +72,8 @@ def onnx_logits(path: Path, threads: int) -> Any:
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def logits(batch: dict[str, Any]) -> tuple[list[list[float]], list[list[float]]]:
-        feeds = {k: batch[k].numpy() for k in ("input_ids", "attention_mask", "token_type_ids")}
-        start, end = session.run(["start_logits", "end_logits"], feeds)
+        feeds = {k: batch[k].numpy() for k in INPUTS}
+        start, end = session.run(list(OUTPUTS), feeds)
         return start.tolist(), end.tolist()
 
     return logits
@@ -94,9 +95,9 @@ def export(model_dir: Path, work: Path, opset: int) -> tuple[Path, Path]:
         model,
         (sample, sample, torch.zeros_like(sample)),
         str(raw),
-        input_names=["input_ids", "attention_mask", "token_type_ids"],
-        output_names=["start_logits", "end_logits"],
-        dynamic_axes={name: {0: "batch", 1: "sequence"} for name in NAMES},
+        input_names=list(INPUTS),
+        output_names=list(OUTPUTS),
+        dynamic_axes={name: {0: "batch", 1: "sequence"} for name in INPUTS + OUTPUTS},
         opset_version=opset,
         dynamo=False,
     )
