@@ -134,7 +134,7 @@ def _url_lines(path: Path) -> list[str]:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from rag.index.retrieve import Filters
-    from rag.public import answer_dict
+    from rag.public import answer_dict, confidence_words
 
     service = make_service(settings)
     filters = Filters(
@@ -149,6 +149,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer_dict(answer), ensure_ascii=False, indent=2))
         return 0
     print(answer.answer)
+    sure = confidence_words(answer.confidence) if answer.answerable else None
+    if sure:
+        print(f"({sure})")
     for c in answer.citations:
         when = c.published.isoformat() if c.published else "date unknown"
         flag = "" if c.supported else "  (unsupported)"

@@ -79,6 +79,21 @@ class PassagePublic(_SpanPublic):
         )  # fmt: skip
 
 
+# Under this confidence an answer is more likely wrong than right: the CLI and the page
+# (api/static/app.js, its own copy) mark it as unsure.
+UNSURE_BELOW = 0.5
+
+
+def confidence_words(confidence: float | None) -> str | None:
+    """How sure an answer is, in words for a person: "confidence 82%", or a warning."""
+    if confidence is None:
+        return None
+    percent = f"{round(100 * confidence)}%"
+    if confidence < UNSURE_BELOW:
+        return f"unsure (confidence {percent}): check the quoted passage"
+    return f"confidence {percent}"
+
+
 class AnswerPublic(BaseModel):
     """An answer with checked citations: the object `rag ask --json` prints."""
 
@@ -98,6 +113,11 @@ class AnswerPublic(BaseModel):
     conflicts: list[ConflictPublic] = Field(
         default_factory=list, description="Documents that state another value"
     )
+    confidence: float | None = Field(
+        default=None,
+        description="How likely the answer is right (0-1, the reader's fitted scorer); "
+        "null when the generator cannot tell",
+    )
 
     @classmethod
     def of(cls, a: Answer) -> "AnswerPublic":
@@ -112,6 +132,7 @@ class AnswerPublic(BaseModel):
             unsupported=a.unsupported,
             corroborated_by=a.corroborated_by,
             conflicts=[ConflictPublic.of(c) for c in a.conflicts],
+            confidence=a.confidence,
         )
 
 

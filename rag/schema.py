@@ -220,3 +220,4 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)  # sentences no passage backs
     corroborated_by: list[str] = field(default_factory=list)  # documents stating the answer
     conflicts: list[Conflict] = field(default_factory=list)  # documents stating another value
+    confidence: float | None = None  # how likely the answer is right (0-1), if known

@@ -389,6 +389,7 @@ class RagService:
             unsupported=unsupported,
             corroborated_by=draft.corroborated_by,
             conflicts=draft.conflicts,
+            confidence=draft.confidence,
             timings_ms=run.timings,
         )
 

@@ -30,6 +30,9 @@ class Draft:
     citations: list[Citation] | None = None
     corroborated_by: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    # How likely the answer is right (0-1), from a generator that can tell (the reader's
+    # fitted scorer); None when it cannot.
+    confidence: float | None = None
 
 
 class Generator(Protocol):
