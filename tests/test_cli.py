@@ -1,6 +1,7 @@
 """The `rag` command as a user runs it: a subprocess, a temp data folder, the network guard."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def test_ingest_ask_reingest_offline(cli_data: Path, tmp_path: Path) -> None:
     assert asked.returncode == 0, asked.stderr
     answer = json.loads(asked.stdout)
     assert answer["answerable"] is True and "60 days" in answer["answer"]
+    assert 0 < answer["confidence"] <= 1  # the reader's fitted scorer
     assert set(answer) >= {"answer", "answerable", "citations", "retrieval_query",
                            "timings_ms", "generator"}  # fmt: skip
     keys = {"n", "chunk_id", "doc_id", "title", "published", "outlet", "char_start",
@@ -64,6 +66,7 @@ def test_plain_output_shows_citations(cli_data: Path) -> None:
     out = rag("ask", "Who is Peru's interior minister?", data=cli_data)
     assert out.returncode == 0
     assert "Vicente Tiburcio" in out.stdout and "[1]" in out.stdout
+    assert re.search(r"^\((unsure \()?confidence \d+%", out.stdout, re.M), out.stdout
 
 
 def test_bad_input_exit_codes(tmp_path: Path) -> None:

@@ -81,6 +81,40 @@ def test_ask_see_cited_answer_and_highlighted_source(page: Page, artifacts: Path
     expect(page.locator(".turn .a .meta").last).to_contain_text("Tacna")
 
 
+def test_how_sure_an_answer_is_and_what_other_articles_say(page: Page) -> None:
+    # The real answer first: its confidence is shown, and an answer the reader is sure of
+    # has no warning.
+    ask(page, TACNA)
+    turn = page.locator(".turn .a").last
+    expect(turn.locator(".confidence")).to_contain_text("%", timeout=30_000)
+    expect(turn).not_to_have_class(re.compile(r"\bunsure\b"))
+
+    # The same server's answer with a low confidence and a conflicting article: the page
+    # marks it as unsure and names the other value.
+    def lower(route: Any) -> None:
+        body = route.fetch().text()
+        blocks = []
+        for block in body.split("\n\n"):
+            if block.startswith("event: done"):
+                head, _, data = block.partition("data: ")
+                done = json.loads(data)
+                done["confidence"] = 0.31
+                done["conflicts"] = [{"doc_id": "other-doc", "value": "90 days",
+                                      "quote": "It lasts 90 days."}]  # fmt: skip
+                block = head + "data: " + json.dumps(done)
+            blocks.append(block)
+        route.fulfill(status=200, content_type="text/event-stream", body="\n\n".join(blocks))
+
+    page.route("**/api/chat", lower)
+    ask(page, TACNA)
+    unsure = page.locator(".turn .a").last
+    expect(unsure.locator(".confidence.low")).to_contain_text("Unsure (confidence 31%)",
+                                                              timeout=30_000)  # fmt: skip
+    expect(unsure).to_have_class(re.compile(r"\bunsure\b"))
+    expect(unsure.locator(".conflict")).to_contain_text("90 days")
+    expect(page.locator(".turn .a").first).not_to_have_class(re.compile(r"\bunsure\b"))
+
+
 def test_example_questions_and_phone_width(page: Page, artifacts: Path) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_role("button", name=TACNA).click()

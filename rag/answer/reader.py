@@ -19,6 +19,7 @@
    are reported as conflicts.
 """
 
+import bisect
 import difflib
 import json
 import math
@@ -39,7 +40,9 @@ from rag.nlp import Annotation, annotate
 from rag.schema import Conflict, Passage
 
 MODEL_DIR = Path(__file__).parent / "model"
-PASSAGES = 5  # passages read per question (retrieval's best first)
+PASSAGES = 5  # passages whose sentences may be read (retrieval's best first)
+WINDOWS = 4  # windows read per question: the best-matching sentences with their neighbours
+CONTEXT_SENTENCES = 1  # sentences on each side of a matching sentence in its window
 MAX_TOKENS = 256  # window length in wordpieces, question included, as in training
 STRIDE = 128  # wordpieces two windows of one passage share, as in training
 MAX_SPAN = 24  # longest answer in wordpieces (SQuAD's answers are far shorter)
@@ -52,6 +55,7 @@ KEEP_ANNOTATIONS = 256  # documents whose parsed annotation each process keeps (
 FEATURES = (
     "margin",  # the span's score minus the window's no-answer score (model logits)
     "gap",  # the span's score minus its window's best span's (0 for the best)
+    "sentence",  # share of the question's term weight its sentence matches (`_sentences`)
     "rank",  # 1 / retrieval rank of the passage
     "expected",  # the span is (or holds) an entity of a label the question asks for
     "other_type",  # the question asks for a type and the span is an entity of another
@@ -102,7 +106,8 @@ class SpanModel:
                         str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
                     )
                 except Exception as exc:  # onnxruntime and tokenizers raise their own types
-                    raise ConfigError(f"cannot load the reader model in {self.folder}: {exc}") from exc
+                    message = f"cannot load the reader model in {self.folder}: {exc}"
+                    raise ConfigError(message) from exc
                 tokenizer.no_truncation()
                 tokenizer.no_padding()
                 self._loaded = (tokenizer, session)
@@ -250,8 +255,7 @@ def variant(a: str, b: str) -> bool:
     if not wa or not wb:
         return False
     if [w for w in wa if w.isdigit()] != [w for w in wb if w.isdigit()]:
-        if any(w.isdigit() for w in wa + wb):
-            return False
+        return False
     short, long = sorted((wa, wb), key=len)
     if any(long[i : i + len(short)] == short for i in range(len(long) - len(short) + 1)):
         return True
@@ -302,6 +306,68 @@ def _missing(q: Question, passage: Passage, annotation: Annotation) -> float:
     return lacking / total
 
 
+@dataclass(frozen=True)
+class Window:
+    """A stretch of one passage the model reads: article offsets."""
+
+    passage: int  # 0-based, in retrieval order
+    start: int
+    end: int
+
+
+def _sentences(
+    q: Question, passage: Passage, annotation: Annotation
+) -> list[tuple[int, int, float]]:
+    """The passage's sentences (article offsets, clipped to the passage) with the share of
+    the question's term weight each matches: a term counts when one of its lemmas or its
+    written form is in the sentence. A passage without annotated sentences is one."""
+    lo, hi = passage.char_start, passage.char_end
+    spans = [(max(a, lo), min(b, hi)) for a, b in annotation.sentences if a < hi and b > lo]
+    spans = [(a, b) for a, b in spans if a < b] or [(lo, hi)]
+    total = sum(t.weight for t in q.terms) or 1.0
+    tokens = sorted(annotation.tokens, key=lambda t: t.start)
+    starts = [t.start for t in tokens]
+    out = []
+    for a, b in spans:
+        lemmas = {
+            lemma
+            for t in tokens[bisect.bisect_left(starts, a) : bisect.bisect_left(starts, b)]
+            for lemma in t.lemmas
+        }
+        words = set(_words(passage.span_text(a, b)))
+        matched = sum(
+            t.weight for t in q.terms if t.lemma in lemmas or set(_words(t.text)) <= words
+        )
+        out.append((a, b, matched / total))
+    return out
+
+
+def choose_windows(
+    sentences: Sequence[Sequence[tuple[int, int, float]]], count: int = WINDOWS
+) -> list[Window]:
+    """The `count` sentences that match the question best (the better-ranked passage first
+    on a tie), each with `CONTEXT_SENTENCES` on each side; windows of one passage that
+    touch are merged. The model then reads a few hundred wordpieces, not whole passages."""
+    ranked = sorted(
+        ((m, p, i) for p, spans in enumerate(sentences) for i, (_, _, m) in enumerate(spans)),
+        key=lambda x: (-x[0], x[1], x[2]),
+    )[:count]
+    chosen: dict[int, list[tuple[int, int]]] = {}
+    for _, p, i in ranked:
+        lo, hi = max(0, i - CONTEXT_SENTENCES), min(len(sentences[p]) - 1, i + CONTEXT_SENTENCES)
+        chosen.setdefault(p, []).append((lo, hi))
+    windows = []
+    for p in sorted(chosen):
+        merged: list[list[int]] = []
+        for lo, hi in sorted(chosen[p]):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        windows += [Window(p, sentences[p][lo][0], sentences[p][hi][1]) for lo, hi in merged]
+    return windows
+
+
 class Reader:
     """Answers with the short answer and the sentence that states it, or refuses."""
 
@@ -336,26 +402,30 @@ class Reader:
         analyse_question("When did it happen?")
 
     def candidates(self, question: str, passages: Sequence[Passage]) -> list[Candidate]:
-        """Every candidate answer of the top passages, scored, best first."""
+        """Every candidate answer of the top passages' windows, scored, best first."""
         read = list(passages[:PASSAGES])
         if not read:
             return []
         q = analyse_question(question)
         asked = set(_words(question))
         annotations = self._annotations(read)
-        spans = self._model.read(question, [p.text for p in read])
+        sentences = [_sentences(q, p, a) for p, a in zip(read, annotations, strict=True)]
+        windows = choose_windows(sentences)
+        spans = self._model.read(
+            question, [read[w.passage].span_text(w.start, w.end) for w in windows]
+        )
         found: list[Candidate] = []
-        for n, (passage, annotation, proposed) in enumerate(
-            zip(read, annotations, spans, strict=True), 1
-        ):
+        seen: set[tuple[int, int]] = set()
+        for window, proposed in zip(windows, spans, strict=True):
+            passage, annotation = read[window.passage], annotations[window.passage]
             missing = _missing(q, passage, annotation)
-            seen: set[tuple[int, int]] = set()
+            shift = window.start - passage.char_start  # window offsets → passage offsets
             for span in proposed:
-                a, b = snap(passage.text, span.start, span.end)
-                if a >= b or (a, b) in seen:
-                    continue
-                seen.add((a, b))
+                a, b = snap(passage.text, shift + span.start, shift + span.end)
                 start, end = passage.char_start + a, passage.char_start + b
+                if a >= b or (start, end) in seen:
+                    continue  # two spans snapped to the same words count once
+                seen.add((start, end))
                 text = passage.text[a:b]
                 label = _label(annotation, start, end)
                 expected, other = _expected(q, label)
@@ -363,14 +433,18 @@ class Reader:
                 features = {
                     "margin": span.score - span.null,
                     "gap": span.score - span.best,
-                    "rank": 1.0 / n,
+                    "sentence": max(
+                        (m for lo, hi, m in sentences[window.passage] if lo < end and hi > start),
+                        default=0.0,
+                    ),
+                    "rank": 1.0 / (window.passage + 1),
                     "expected": expected,
                     "other_type": other,
                     "missing": missing,
                     "overlap": sum(w in asked for w in words) / max(1, len(words)),
                     "words": min(len(words), 10) / 10,
                 }
-                found.append(Candidate(n, passage.doc_id, (start, end),
+                found.append(Candidate(window.passage + 1, passage.doc_id, (start, end),
                                        _sentence(annotation, passage, start, end), text,
                                        label, features))  # fmt: skip
         self._agree(found)
