@@ -27,6 +27,7 @@ from rich.table import Table
 from evals.corpora import get_corpus
 from evals.normalize import any_match
 from evals.questions import load_questions
+from evals.score import BANDS, band_of
 from rag.answer.reader import FEATURES, MODEL_DIR, Reader
 from rag.config import load_settings
 from rag.service import RagService
@@ -137,14 +138,15 @@ def cross_validated(data: list[Scored], c: float) -> list[Outcome]:
     return out
 
 
-def calibration(outcomes: list[Outcome]) -> list[tuple[str, int, float]]:
-    """Per band of the best candidate's probability: questions, share answered right."""
-    bands = [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)]
+def calibration(outcomes: list[Outcome], threshold: float) -> list[tuple[str, int, float]]:
+    """Per confidence band (`evals.score.BANDS`): answers given at `threshold`, and the
+    share of them that were right (as `rag eval` reports it)."""
     out = []
-    for lo, hi in bands:
-        inside = [o for o in outcomes if o[1] is not None and lo <= o[1] < hi]
+    for i, (lo, hi) in enumerate(BANDS):
+        inside = [o for o in outcomes
+                  if o[1] is not None and o[1] >= threshold and band_of(o[1]) == i]  # fmt: skip
         right = sum(o[0] and o[2] for o in inside) / max(len(inside), 1)
-        out.append((f"{lo:.1f}–{min(hi, 1.0):.1f}", len(inside), right))
+        out.append((f"{lo:.1f}-{hi:.1f}", len(inside), right))
     return out
 
 
@@ -189,10 +191,10 @@ def main() -> None:
             f"{corpus}: cross-validated at threshold {threshold:.2f}: answer "
             f"{r['answer']:.3f}, unanswerable refused {r['unanswerable']:.3f}"
         )
-    cal = Table(title="calibration (cross-validated): best candidate's confidence")
-    for column in ("confidence", "questions", "answered right"):
+    cal = Table(title="calibration (cross-validated): answers by confidence")
+    for column in ("confidence", "answers", "right"):
         cal.add_column(column, justify="right")
-    for band, n, right in calibration(cv):
+    for band, n, right in calibration(cv, threshold):
         cal.add_row(band, str(n), f"{right:.2f}")
     console.print(cal)
     record: dict[str, Any] = {

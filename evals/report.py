@@ -73,6 +73,11 @@ def markdown(results: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         lines += ["", f"### {name}", "", "| kind | " + " | ".join(lb for _, lb in COLUMNS) + " |",
                   "|---" * (len(COLUMNS) + 1) + "|"]  # fmt: skip
         lines += ["| " + " | ".join(row) + " |" for row in rows(part)]
+    bands = [b for b in summary.get("calibration", []) if b["answers"]]
+    if bands:
+        lines += ["", "Calibration: of the answers given with a confidence in a band, the share "
+                  "right.", "", "| confidence | answers | right |", "|---|---|---|"]  # fmt: skip
+        lines += [f"| {b['band']} | {b['answers']} | {b['right']} |" for b in bands]
     judge = results.get("judge")
     if judge:
         lines += ["", f"LLM judge ({judge['model']}): {judge['supported']} of {judge['measured']} "

@@ -62,6 +62,7 @@ def score_question(q: Question, answer: Answer) -> dict[str, Any]:
         "citations": [citation_dict(c) for c in answer.citations],
         "latency_ms": dict(answer.timings_ms),
         "fallback": answer.fallback,
+        "confidence": answer.confidence,
     }
     record["diagnosis"] = diagnose(record)
     return record
@@ -96,6 +97,28 @@ def diagnose(record: dict[str, Any]) -> str | None:
     return "answer-selection miss" if not record["correct"] else "citation miss"
 
 
+# Bands of an answer's `confidence` for the calibration table: of the answers given with a
+# confidence in a band, the share that were right (an unanswerable question answered is
+# wrong).
+BANDS = ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0))
+
+
+def band_of(confidence: float) -> int:
+    """The index in `BANDS` of a confidence (1.0 falls in the last band)."""
+    return min(int(confidence * len(BANDS)), len(BANDS) - 1)
+
+
+def calibration(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per confidence band: answers given, and the share of them that were right."""
+    out = []
+    for i, (lo, hi) in enumerate(BANDS):
+        inside = [r for r in records if r["answerable"] and r.get("confidence") is not None
+                  and band_of(r["confidence"]) == i]  # fmt: skip
+        out.append({"band": f"{lo:.1f}-{hi:.1f}", "answers": len(inside),
+                    "right": _ratio(sum(r["correct"] for r in inside), len(inside))})  # fmt: skip
+    return out
+
+
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -127,6 +150,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             sum(r["answer_in_passages"] for r in answerable), len(answerable)
         ),
         "fallbacks": sum(1 for r in records if r.get("fallback")),
+        "calibration": calibration(records),
         "failures": {d: n for d in DIAGNOSES if (n := sum(r["diagnosis"] == d for r in records))},
         "latency_ms": {
             "p50": round(percentile(totals, 50), 1),
