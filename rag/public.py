@@ -115,8 +115,8 @@ class AnswerPublic(BaseModel):
     )
     confidence: float | None = Field(
         default=None,
-        description="How likely the answer is right (0-1, the reader's fitted scorer); "
-        "null when the generator cannot tell",
+        description="How likely the answer is right (0-1, the reader's fitted scorer; for "
+        "a refusal, how unlikely its best candidate was); null when the generator cannot tell",
     )
 
     @classmethod

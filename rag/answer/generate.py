@@ -31,7 +31,7 @@ class Draft:
     corroborated_by: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     # How likely the answer is right (0-1), from a generator that can tell (the reader's
-    # fitted scorer); None when it cannot.
+    # fitted scorer; for a refusal, how unlikely the best candidate was); None otherwise.
     confidence: float | None = None
 
 

@@ -465,8 +465,9 @@ class Reader:
     def generate(self, question: str, passages: Sequence[Passage]) -> Draft:
         ranked = self.candidates(question, passages)
         if not ranked or ranked[0].score < self.scorer.threshold:
-            best = ranked[0].score if ranked else None
-            return Draft(REFUSAL, answerable=False, confidence=_rounded(best))
+            # A refusal is as sure as its best candidate is unlikely.
+            top = ranked[0].score if ranked else 0.0
+            return Draft(REFUSAL, answerable=False, confidence=_rounded(1.0 - top))
         best = ranked[0]
         passage = passages[best.passage - 1]
         quote = passage.span_text(*best.sentence)
@@ -504,8 +505,8 @@ class Reader:
         yield draft
 
 
-def _rounded(score: float | None) -> float | None:
-    return None if score is None else round(score, 4)
+def _rounded(score: float) -> float:
+    return round(score, 4)
 
 
 @lru_cache(maxsize=1)
