@@ -28,7 +28,7 @@ from evals.corpora import get_corpus
 from evals.normalize import any_match
 from evals.questions import load_questions
 from evals.score import BANDS, band_of
-from rag.answer.reader import FEATURES, MODEL_DIR, Reader
+from rag.answer.reader import FEATURES, MODEL_DIR, WINDOWS, Reader
 from rag.config import load_settings
 from rag.service import RagService
 
@@ -48,13 +48,15 @@ class Scored:
     right: list[bool]
 
 
-def collect(corpus_name: str, data_dir: str) -> list[Scored]:
-    """The candidates of every dev question of a corpus."""
+def collect(corpus_name: str, data_dir: str, windows: int = WINDOWS) -> list[Scored]:
+    """The candidates of every dev question of a corpus, the reader reading `windows`
+    windows per question."""
     service = RagService(load_settings(data_dir=data_dir))
     corpus = get_corpus(corpus_name)
     corpus.ingest(service)
     reader = service.extractive
     assert isinstance(reader, Reader)
+    reader.windows = windows
     out = []
     for q in load_questions(corpus.questions):
         if q.split != "dev":
@@ -155,12 +157,15 @@ def main() -> None:
     parser.add_argument("--corpus", action="append", help="seeds, bbc (default both)")
     parser.add_argument("--write", action="store_true", help="write rag/answer/model/scorer.json")
     parser.add_argument("--out", type=Path, default=MODEL_DIR / "scorer.json")
+    parser.add_argument(
+        "--windows", type=int, default=WINDOWS, help="windows read per question (to compare)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     names = args.corpus or list(INDEXES)
     data: list[Scored] = []
     for name in names:
-        data += collect(name, INDEXES[name])
+        data += collect(name, INDEXES[name], args.windows)
     console = Console()
 
     def objective(outcomes: list[Outcome]) -> float:
@@ -209,6 +214,7 @@ def main() -> None:
             "questions": len(data),
             "candidates": sum(len(d.rows) for d in data),
             "C": c_best,
+            "windows": args.windows,
         },
     }
     console.print_json(json.dumps(record))

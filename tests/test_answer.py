@@ -8,7 +8,17 @@ from fakes import ScriptedGenerator
 from rag.answer.facts import canonical, is_duration
 from rag.answer.generate import REFUSAL
 from rag.answer.question import analyse_question
-from rag.answer.reader import FEATURES, Scorer, SpanModel, Window, choose_windows, snap, variant
+from rag.answer.reader import (
+    FEATURES,
+    Candidate,
+    Reader,
+    Scorer,
+    SpanModel,
+    Window,
+    choose_windows,
+    snap,
+    variant,
+)
 from rag.errors import ConfigError, InvalidInput
 from rag.nlp import Annotation
 from rag.public import answer_dict
@@ -196,6 +206,28 @@ def test_the_model_reads_the_best_matching_sentences_with_their_neighbours() -> 
     touching = [(0, 10, 0.9), (10, 20, 0.0), (20, 30, 0.0), (30, 40, 0.8), (40, 50, 0.0)]
     assert choose_windows([touching], count=2) == [Window(0, 0, 50)]
     assert choose_windows([[(5, 9, 0.0)]]) == [Window(0, 5, 9)]
+
+
+def test_spelling_variants_and_other_kinds_of_value_are_no_conflicts() -> None:
+    text = "Jose Kast won. Jose Cast won. Ann Lee won. In 2019 it began."
+    passages = [Passage(f"c{i}", f"d{i}", text, 0, len(text), "", None, None, 1.0)
+                for i in range(4)]  # fmt: skip
+
+    def candidate(n: int, value: str, label: str, score: float) -> Candidate:
+        start = text.index(value)
+        sentence = (text.rfind(".", 0, start) + 1, text.index(".", start) + 1)
+        return Candidate(n, f"d{n - 1}", (start, start + len(value)), sentence, value, label,
+                         score=score, docs={f"d{n - 1}"})  # fmt: skip
+
+    best = candidate(1, "Jose Kast", "PERSON", 0.9)
+    spelt_otherwise = candidate(2, "Jose Cast", "PERSON", 0.88)
+    a_year = candidate(3, "2019", "DATE", 0.87)  # another kind of value: no rival answer
+    another_person = candidate(4, "Ann Lee", "PERSON", 0.8)
+    weak = candidate(4, "Jose", "PERSON", 0.1)
+    reader = Reader(lambda ps: [], scorer=lambda: Scorer(dict.fromkeys(FEATURES, 0.0), 0.0, 0.5))
+    ranked = [best, spelt_otherwise, a_year, another_person, weak]
+    conflicts = reader._conflicts(best, ranked, passages)
+    assert [(c.doc_id, c.value, c.quote) for c in conflicts] == [("d3", "Ann Lee", " Ann Lee won.")]
 
 
 def test_the_scorer_is_read_from_its_file_and_a_bad_file_is_named(tmp_path: Any) -> None:

@@ -379,8 +379,10 @@ class Reader:
         annotations: Annotations,
         model: SpanModel | None = None,
         scorer: Callable[[], Scorer] = Scorer.load,
+        windows: int = WINDOWS,
     ) -> None:
         self._annotations = annotations
+        self.windows = windows
         self._model = model or shared_model()
         self._scorer_factory = scorer
         self._scorer: Scorer | None = None
@@ -410,7 +412,7 @@ class Reader:
         asked = set(_words(question))
         annotations = self._annotations(read)
         sentences = [_sentences(q, p, a) for p, a in zip(read, annotations, strict=True)]
-        windows = choose_windows(sentences)
+        windows = choose_windows(sentences, self.windows)
         spans = self._model.read(
             question, [read[w.passage].span_text(w.start, w.end) for w in windows]
         )
