@@ -62,7 +62,7 @@ FEATURES = (
     "rank",  # 1 / retrieval rank of the passage
     "expected",  # the span is (or holds) an entity of a label the question asks for
     "other_type",  # the question asks for a type and the span is an entity of another
-    "missing",  # share of the question's key terms (by weight) the passage lacks
+    "missing",  # share of the question's key terms (by weight) the article lacks
     "overlap",  # share of the span's words the question already has
     "words",  # the span's length in words, up to 10, over 10
     "agree",  # other documents with a candidate of the same value (up to 3), over 3
@@ -294,14 +294,15 @@ def _sentence(annotation: Annotation, passage: Passage, start: int, end: int) ->
 
 
 def _missing(q: Question, passage: Passage, annotation: Annotation) -> float:
-    """Share of the question's key terms (by weight) that neither the passage's lemmas nor
-    its words or title hold."""
+    """Share of the question's key terms (by weight) that the passage's article lacks: in
+    none of its lemmas (the annotation covers the whole article), nor in the passage's
+    words or its title. A question naming what the article never mentions is most often
+    one it does not answer, though the passage that answers may not repeat every name."""
     keys = [t for t in q.terms if t.key]
     total = sum(t.weight for t in keys)
     if not total:
         return 0.0
-    lo, hi = passage.char_start, passage.char_end
-    lemmas = {lemma for t in annotation.tokens if lo <= t.start < hi for lemma in t.lemmas}
+    lemmas = {lemma for t in annotation.tokens for lemma in t.lemmas}
     words = set(_words(passage.text)) | set(_words(passage.title))
     lacking = sum(
         t.weight for t in keys if t.lemma not in lemmas and not set(_words(t.text)) <= words
