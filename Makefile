@@ -60,8 +60,8 @@ $(HTML_PAGES_DIR)/$(HTML_PAGES_FILE): | $(STAMP)
 # with floors just under the scores measured (evals/README.md), so a regression fails CI.
 EVAL_INDEX     := .cache/eval-index
 EVAL_INDEX_BBC := .cache/eval-index-bbc
-SEEDS_FLOORS := --min-accuracy 0.80 --min-cited-accuracy 0.80 --min-refusal-accuracy 0.78
-BBC_FLOORS   := --min-accuracy 0.65 --min-cited-accuracy 0.65 --min-refusal-accuracy 0.80
+SEEDS_FLOORS := --min-accuracy 0.76 --min-cited-accuracy 0.76 --min-refusal-accuracy 0.80
+BBC_FLOORS   := --min-accuracy 0.74 --min-cited-accuracy 0.74 --min-refusal-accuracy 0.80
 
 eval: install
 	RAG_DATA_DIR=$(EVAL_INDEX) $(BIN)/rag eval --corpus seeds --out evals/runs/seeds
