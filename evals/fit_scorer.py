@@ -8,8 +8,9 @@ how often a candidate scored so is right; its regularisation is chosen by 5-fold
 cross-validation grouped by question. The refusal threshold is then the probability that
 maximises answer accuracy + refusal accuracy over the dev questions (`objective`).
 The table shows the cross-validated figures (each question
-scored by a scorer that never saw it) and how well the confidence is calibrated. `--write` stores weights and threshold in
-rag/answer/model/scorer.json. Test questions are never read.
+scored by a scorer that never saw it) and how well the confidence is calibrated.
+`--write` stores weights and threshold in rag/answer/model/scorer.json. Test questions
+are never read.
 """
 
 import argparse
