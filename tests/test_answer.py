@@ -164,15 +164,12 @@ def test_a_time_relative_to_now_is_no_key_term() -> None:
     for question in ("How much will the council save annually?", "What did it earn last year?"):
         assert not any(t.key for t in analyse_question(question).terms if t.lemma != "council")
     assert any(t.key for t in analyse_question("What did it earn in March 2004?").terms)
-    assert analyse_question("How many of the players were injured?").partitive
 
 
 def test_question_terms_leave_out_the_question_words() -> None:
     q = analyse_question("How long will the state of emergency in the region last?")
     lemmas = {t.lemma for t in q.terms}
     assert "emergency" in lemmas and not lemmas & {"how", "long", "will", "the"}
-    assert q.duration is True
-    assert analyse_question("When did the strike end?").duration is False
 
 
 def test_spans_are_made_whole_words() -> None:
@@ -364,8 +361,6 @@ def test_a_role_noun_must_be_matched_by_the_sentence_that_names_the_person(
     )
     answer = service.ask("Who is the chairman of the harbour board?")
     assert answer.answerable and answer.answer.startswith("Ada Lind"), answer.answer
-    assert analyse_question("Who is the board's chief executive?").role == "executive"
-    assert analyse_question("Which player scored the goal?").role is None
     # no sentence names a chief executive: the people named hold other roles
     refused = service.ask("Who is the chief executive of the harbour board?")
     assert not refused.answerable, refused.answer

@@ -1,9 +1,9 @@
 """Which facts a claim states, and whether a passage states them: the one place for it.
 
-The reader compares its candidate values with `canonical`; the citation check
-(`rag.answer.citations`) and the LLM guarantee (`rag.answer.guarantee`) ask
-`claim_facts` and `is_supported`. Everything language-specific comes from spaCy
-(`rag.nlp`): sentences and entities with their OntoNotes labels.
+The citation check (`rag.answer.citations`) and the LLM guarantee
+(`rag.answer.guarantee`) ask `claim_facts` and `is_supported`. Everything
+language-specific comes from spaCy (`rag.nlp`): sentences and entities with their
+OntoNotes labels.
 
 - A claim's facts are its entities of `FACT_LABELS`: values (dates, times, numbers,
   money, percentages, quantities) and names (people, organisations, places).
@@ -41,7 +41,6 @@ COMMON_WORD = 4.0  # Zipf frequency from which a word is a common English word, 
 # Words that may make a unit of time a point in time counted from now ("last week").
 DEICTIC = frozenset({"last", "this", "next", "ago", "previous", "coming"})
 
-WEEKDAYS = frozenset(fold(name) for name in calendar.day_name)
 CALENDAR_WORDS = frozenset(
     fold(name) for name in (*calendar.month_name, *calendar.month_abbr, *calendar.day_name) if name
 )

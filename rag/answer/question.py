@@ -9,7 +9,6 @@ indexed corpus. Left out: questions in other languages, yes/no and "why" questio
 (answered, when at all, by a sentence).
 """
 
-import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -130,10 +129,6 @@ class Term:
     text: str
     weight: float
     key: bool  # a name, number or rare word: the supporting passage must contain it
-    # A name, date or number: what the question is about. The other terms (verbs, common
-    # nouns: "direct", "coach", "scored") say how the answer relates to it, and pick out
-    # the sentence that states the answer among those that merely mention the subject.
-    named: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,33 +138,8 @@ class Question:
     text: str
     labels: tuple[str, ...]  # expected entity labels, preferred first; () asks for a sentence
     focus: str | None  # the noun the wh-phrase asks about ("people" in "how many people")
-
-    @property
-    def counted(self) -> str | None:
-        """The focus when it names what is counted or measured ("soldiers" in "how many
-        soldiers", "titles" in "how many titles"), not the type of the answer ("which
-        company", "what number"): an answer states it next to the value."""
-        if not self.focus:
-            return None
-        if self.counting or self.focus not in NOUN_LABELS:
-            return self.focus
-        return None
-
     terms: tuple[Term, ...]
     entities: tuple[str, ...]  # names, dates and numbers the question itself states
-    # True when a length of time is asked ("how long", "how many years"), False when a
-    # point in time is ("when", "what date"), None when neither.
-    duration: bool | None = None
-    counting: bool = False  # "how many …", "how much …": the focus is what is counted
-    # The role a "who is the X of …" question asks who holds ("chairman", "coach"): a
-    # sentence that answers it names the role ("which player scored" has none: the
-    # sentence that answers it need not say "player").
-    role: str | None = None
-    # "how many of the X …" asks for a part of X: "1.1m of the 1.6m X", not the 1.6m.
-    partitive: bool = False
-    # The preposition that opens the wh-phrase ("by" of "by which month", "since" of
-    # "since when"): an answer stated after the same one fits it ("on shelves by November").
-    preposition: str | None = None
 
     @property
     def typed(self) -> bool:
@@ -299,34 +269,6 @@ def analyse_question(text: str) -> Question:
         key = (named or (rare and t.tag_.startswith("NN"))) and lemma != focus
         key = key and i not in relative
         if lemma not in terms or terms[lemma].weight < w:
-            terms[lemma] = Term(lemma, t.text, w, key, named)
+            terms[lemma] = Term(lemma, t.text, w, key)
     entities = tuple(e.text for e in ents)
-    lowered = [t.lower_ for t in doc]
-    duration = None
-    if labels and labels[0] == "DATE":
-        asks_length = any(  # "how old" asks for an age, a length of time too
-            a == "how" and b in ("long", "many", "old") for a, b in itertools.pairwise(lowered)
-        )
-        duration = asks_length
-    counting = any(a == "how" and b in ("many", "much") for a, b in itertools.pairwise(lowered))
-    at = next((i for i, w in enumerate(lowered) if w in WH_WORDS), None)  # the first wh-word
-    asker = lowered[at] if at is not None else None
-    role = focus if asker in ("who", "whom") else None  # set for "who is the X" only
-    partitive = any(
-        a == "how" and b in ("many", "much") and c == "of"
-        for a, b, c in zip(lowered, lowered[1:], lowered[2:], strict=False)
-    )
-    before = doc[at - 1] if at else None
-    preposition = before.lower_ if before is not None and before.tag_ == "IN" else None
-    return Question(
-        text,
-        labels,
-        focus,
-        tuple(terms.values()),
-        entities,
-        duration,
-        counting,
-        role,
-        partitive,
-        preposition,
-    )
+    return Question(text, labels, focus, tuple(terms.values()), entities)
