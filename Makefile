@@ -26,8 +26,14 @@ $(STAMP): pyproject.toml
 ingest: install
 	$(BIN)/rag ingest
 
+# `make run PORT=8765 HOST=0.0.0.0` serves elsewhere (another host also needs that name in
+# RAG_ALLOWED_HOSTS). Plain `=`: only the command line overrides them, not a HOST or PORT
+# that the shell or a platform happens to export.
+HOST = 127.0.0.1
+PORT = 8000
+
 run: ingest
-	$(BIN)/rag serve --host 127.0.0.1 --port 8000
+	$(BIN)/rag serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check rag api evals tests

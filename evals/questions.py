@@ -44,16 +44,15 @@ def parse_line(line: str, where: str) -> Question:
         raise InvalidInput(f"{where}: not valid JSON ({exc.msg})") from exc
     if not isinstance(data, dict):
         raise InvalidInput(f"{where}: expected a JSON object")
-    missing = [
-        k for k in ("id", "question", "answers", "kind", "sources", "split") if k not in data
-    ]
+    missing = [k for k in ("id", "question", "answers", "kind", "sources") if k not in data]
     if missing:
         raise InvalidInput(f"{where}: missing field(s) {', '.join(missing)}")
     kind = data["kind"]
     if kind not in KINDS:
         raise InvalidInput(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
-    if data["split"] not in SPLITS:
-        raise InvalidInput(f"{where}: split {data['split']!r} is not one of {', '.join(SPLITS)}")
+    split = data.get("split", "test")  # a user's own file needs no split: all of it is test
+    if split not in SPLITS:
+        raise InvalidInput(f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
     if not isinstance(data["id"], str) or not isinstance(data["question"], str):
         raise InvalidInput(f"{where}: 'id' and 'question' must be strings")
     if not data["id"].strip():
@@ -67,7 +66,7 @@ def parse_line(line: str, where: str) -> Question:
     if kind != "unanswerable" and not answers:
         raise InvalidInput(f"{where}: an answerable question needs at least one answer")
     return Question(
-        data["id"], data["question"], answers, cast(Kind, kind), sources, cast(Split, data["split"])
+        data["id"], data["question"], answers, cast(Kind, kind), sources, cast(Split, split)
     )
 
 

@@ -198,6 +198,8 @@ def test_baseline_changes() -> None:
         ('["a list"]', "expected a JSON object"),
         ('{"id": "x", "question": "q?", "answers": "a", "kind": "date", "sources": [], "split": "dev"}',  # noqa: E501
          "'answers' must be a list"),
+        ('{"id": "x", "question": "q?", "answers": ["a"], "kind": "date", "sources": [], "split": "train"}',  # noqa: E501
+         "split 'train' is not one of dev, test"),
     ],
 )  # fmt: skip
 def test_bad_question_files_name_the_line(tmp_path: Path, line: str, message: str) -> None:
@@ -206,6 +208,13 @@ def test_bad_question_files_name_the_line(tmp_path: Path, line: str, message: st
     path.write_text(first + "\n" + line + "\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match=message):
         load_questions(path)
+
+
+def test_a_users_file_needs_no_split(tmp_path: Path) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"id": "m1", "question": "q?", "answers": ["a"], "kind": "date", '
+                    '"sources": []}\n', encoding="utf-8")  # fmt: skip
+    assert [(q.id, q.split) for q in load_questions(path)] == [("m1", "test")]
 
 
 def test_a_byte_order_mark_is_not_an_error(tmp_path: Path) -> None:
