@@ -1,6 +1,7 @@
 """The `rag` command as a user runs it: a subprocess, a temp data folder, the network guard."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -114,3 +115,15 @@ def test_serve_needs_a_worker(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["serve", "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_make_run_takes_a_port_and_host_from_the_command_line_only() -> None:
+    def dry_run(*args: str, env: dict[str, str] | None = None) -> str:
+        done = subprocess.run(["make", "-n", "run", *args], cwd=ROOT, capture_output=True,
+                              text=True, env=env, check=True)  # fmt: skip
+        return done.stdout.strip().splitlines()[-1]
+
+    assert dry_run().endswith("rag serve --host 127.0.0.1 --port 8000")
+    assert dry_run("PORT=8765", "HOST=0.0.0.0").endswith("--host 0.0.0.0 --port 8765")
+    exported = {**os.environ, "HOST": "build-box", "PORT": "5000"}  # zsh exports HOST
+    assert dry_run(env=exported).endswith("--host 127.0.0.1 --port 8000")
