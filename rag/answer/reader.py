@@ -1,15 +1,17 @@
 """The offline default answerer: a trained extractive reader that picks the short answer.
 
-1. **Read.** The top `PASSAGES` passages are read by a span model: MiniLM-L6 fine-tuned on
-   SQuAD 1.1 with unanswerable negatives (`make train-reader`), run as int8 ONNX with
-   onnxruntime (rag/answer/model/, its card says how it was made and how it scores). A
-   passage longer than one window is read in overlapping windows, as the model was trained.
+1. **Read.** The sentences of the top `PASSAGES` passages that match the question best
+   (`WINDOWS` of them, each with its neighbours) are read in one batch by a span model:
+   MiniLM-L6 fine-tuned on SQuAD 1.1 with unanswerable negatives (`make train-reader`),
+   run as int8 ONNX with onnxruntime (rag/answer/model/; its card says how it was made
+   and how it scores). A window longer than the model's input is read in overlapping
+   pieces, as the model was trained.
 2. **Candidates.** Each window's best few spans (start and end logits, at most `MAX_SPAN`
    wordpieces) are snapped to whole words at article offsets. The model's margin over the
    window's "no answer" score ([CLS]) is the main evidence.
 3. **Score.** A small logistic scorer combines that margin with what the model cannot see
    (`FEATURES`: the passage's retrieval rank, whether the span is of the type the question
-   asks for, key terms of the question the passage lacks, agreement between documents…).
+   asks for, key terms of the question the article lacks, agreement between documents…).
    Its weights and the refusal threshold are *fitted* on the dev questions by
    `python -m evals.fit_scorer` (rag/answer/model/scorer.json), never set by hand. The
    scorer's probability is the answer's `confidence`.
@@ -73,7 +75,7 @@ Annotations = Callable[[Sequence[Passage]], list[Annotation]]
 
 @dataclass(frozen=True)
 class Span:
-    """A span the model proposes in one passage: offsets into the passage's text."""
+    """A span the model proposes in one context (a window): offsets into its text."""
 
     start: int
     end: int
