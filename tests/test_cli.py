@@ -118,12 +118,16 @@ def test_serve_needs_a_worker(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_make_run_takes_a_port_and_host_from_the_command_line_only() -> None:
-    def dry_run(*args: str, env: dict[str, str] | None = None) -> str:
-        done = subprocess.run(["make", "-n", "run", *args], cwd=ROOT, capture_output=True,
-                              text=True, env=env, check=True)  # fmt: skip
-        return done.stdout.strip().splitlines()[-1]
+    # Not the `make` running this suite: its MAKEFLAGS would be passed on.
+    clean = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
+    def dry_run(*args: str, env: dict[str, str] = clean) -> str:
+        done = subprocess.run(["make", "--no-print-directory", "-n", "run", *args], cwd=ROOT,
+                              capture_output=True, text=True, env=env, check=True)  # fmt: skip
+        (serve,) = [line for line in done.stdout.splitlines() if "rag serve" in line]
+        return serve
 
     assert dry_run().endswith("rag serve --host 127.0.0.1 --port 8000")
     assert dry_run("PORT=8765", "HOST=0.0.0.0").endswith("--host 0.0.0.0 --port 8765")
-    exported = {**os.environ, "HOST": "build-box", "PORT": "5000"}  # zsh exports HOST
+    exported = {**clean, "HOST": "build-box", "PORT": "5000"}  # zsh exports HOST
     assert dry_run(env=exported).endswith("--host 127.0.0.1 --port 8000")
