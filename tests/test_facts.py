@@ -61,3 +61,44 @@ def test_sentence_spans_end_at_line_breaks() -> None:
     text = "Peru declared an emergency. It lasts 60 days\nA heading without a stop"
     spans = [text[a:b] for a, b in sentence_spans(text)]
     assert spans == ["Peru declared an emergency.", "It lasts 60 days", "A heading without a stop"]
+
+
+FIRST_USE = """
+import threading
+from rag.answer.facts import canonical
+from rag.ingest.formats import _record_date
+
+errors = []
+start = threading.Barrier(16)
+
+def first_use(i):
+    start.wait()  # all threads reach dateparser at the same moment
+    try:  # the three ways into dateparser, each first in some threads
+        if i % 3 == 0:
+            assert canonical(f"Nov. {i + 1}, 2025", "DATE") == f"2025-11-{i + 1:02d}"
+        elif i % 3 == 1:
+            assert canonical(f"{i} days", "DATE") == f"{i} day"
+        assert _record_date(f"{i + 1} March 2024") is not None
+        assert canonical("sixty days", "DATE") == "60 day"
+    except Exception as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=first_use, args=(i,)) for i in range(16)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len(errors), errors[:1])
+"""
+
+
+def test_dates_read_from_many_threads_at_first_use() -> None:
+    # A fresh interpreter each time: the first use of dateparser is what used to fail.
+    import subprocess
+    import sys
+
+    for _ in range(4):
+        done = subprocess.run([sys.executable, "-c", FIRST_USE], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "0 []", done.stdout

@@ -75,10 +75,12 @@ def test_a_page_is_fetched_read_and_answers(service: RagService, site: str) -> N
 
 def test_bad_urls_are_skipped_by_name_with_the_reason(service: RagService, site: str) -> None:
     urls = [f"{site}/article", f"{site}/nowhere", f"{site}/loop", f"{site}/to-file",
-            f"{site}/big", "ftp://127.0.0.1/x"]  # fmt: skip
+            f"{site}/big", "ftp://127.0.0.1/x", f"{site}/a\rb", "http://[::1/x"]  # fmt: skip
     report = service.ingest_urls(urls)
     assert len(report.created) == 1
     reasons = dict(report.skipped)
+    assert "not a valid URL" in reasons[f"{site}/a\rb"]  # a control character
+    assert "not a valid URL" in reasons["http://[::1/x"]
     assert "HTTP 404" in reasons[f"{site}/nowhere"]
     assert "redirects" in reasons[f"{site}/loop"]
     assert "only http and https" in reasons[f"{site}/to-file"]
@@ -146,6 +148,18 @@ def test_the_api_adds_pages_by_url_and_reports_each(make_settings: Any, site: st
         assert again["urls"][0]["outcome"] == "unchanged"
         answer = client.post("/api/ask", json={"question": "How many boats were counted?"})
         assert "1,333" in answer.json()["answer"]
+
+
+def test_a_url_with_a_control_character_is_skipped_and_the_others_go_in(
+    make_settings: Any, site: str
+) -> None:
+    with _api(make_settings, api_fetch_private=True) as client:
+        urls = [f"{site}/a\rb", f"{site}/article"]
+        response = client.post("/api/documents/urls", json={"urls": urls})
+        assert response.status_code == 200, response.text
+        bad, good = response.json()["urls"]
+        assert bad["outcome"] == "skipped" and "not a valid URL" in bad["reason"]
+        assert good["outcome"] == "created"
 
 
 def test_the_api_does_not_fetch_from_its_own_network_by_default(

@@ -28,6 +28,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+# dateparser is imported here, once, not on first use: its first import from several
+# threads at once fails ("partially initialized module 'dateparser.conf'").
+import dateparser
+from dateparser.conf import Settings as DateparserSettings
+from dateparser.languages.loader import default_loader
 from wordfreq import zipf_frequency
 
 from rag.answer.question import TIME_UNITS
@@ -104,8 +109,6 @@ def is_duration(text: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _date_key(text: str) -> str:
-    import dateparser
-
     parsed = dateparser.parse(text, languages=["en"], settings={"PREFER_DAY_OF_MONTH": "first"})
     return parsed.date().isoformat() if parsed else fold(text)
 
@@ -114,12 +117,9 @@ def _date_key(text: str) -> str:
 def _duration_words(folded: str) -> str:
     """A length of time with its number words as digits ("sixty days" -> "60 day"), by
     dateparser's English simplifications; the text unchanged if dateparser fails."""
-    from dateparser.conf import Settings
-    from dateparser.languages.loader import default_loader
-
     try:
         locale = default_loader.get_locale("en")
-        return str(locale.translate(folded, keep_formatting=False, settings=Settings()))
+        return str(locale.translate(folded, keep_formatting=False, settings=DateparserSettings()))
     except Exception:  # a library slip must not fail a question; the words still compare
         return folded
 

@@ -56,7 +56,11 @@ def _check_public(url: str) -> None:
 
 def fetch(url: str, settings: Settings, *, allow_private: bool = True) -> tuple[bytes, str]:
     """The body of a page (at most `RAG_MAX_FETCH_BYTES`) and the URL it was served from."""
-    _check_scheme(url)
+    try:
+        _check_scheme(url)
+        httpx.URL(url)  # a control character or a broken host is refused before any hop
+    except (httpx.InvalidURL, ValueError) as exc:  # urllib and httpx raise these, not HTTPError
+        raise InvalidInput(f"{url!r}: not a valid URL ({exc})") from None
 
     def on_request(request: httpx.Request) -> None:  # every hop, the first one included
         _check_scheme(str(request.url))
@@ -91,7 +95,7 @@ def fetch(url: str, settings: Settings, *, allow_private: bool = True) -> tuple[
         raise InvalidInput(
             f"{url}: no answer within {settings.fetch_timeout_s:g} s (RAG_FETCH_TIMEOUT_S)"
         ) from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a redirect's Location
         raise InvalidInput(f"{url}: could not fetch it ({type(exc).__name__})") from None
 
 

@@ -20,6 +20,8 @@ from datetime import date, datetime
 from email.message import Message
 from pathlib import Path
 
+import dateparser  # at load, not on first use: a first import from two threads fails
+
 from rag.errors import InvalidInput
 from rag.ingest.documents import SUFFIXES as TEXT_SUFFIXES
 from rag.ingest.documents import (
@@ -237,8 +239,6 @@ def _record_date(value: object) -> date | None:
         return datetime.fromisoformat(value).date()
     except ValueError:
         pass
-    import dateparser
-
     parsed = dateparser.parse(value, settings={"REQUIRE_PARTS": ["day", "month", "year"]})
     return parsed.date() if parsed else None
 
