@@ -79,8 +79,10 @@ class PassagePublic(_SpanPublic):
         )  # fmt: skip
 
 
-# Under this confidence an answer is more likely wrong than right: the CLI and the page
-# (api/static/app.js, its own copy) mark it as unsure.
+# Under this confidence the scorer rates an answer more likely wrong than right, and the
+# CLI and the page (api/static/app.js, its own copy) mark it as unsure. The scorer runs
+# low for a question's best candidate (calibration in evals/README.md), so this errs on
+# the side of warning.
 UNSURE_BELOW = 0.5
 
 

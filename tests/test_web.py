@@ -88,6 +88,8 @@ def test_how_sure_an_answer_is_and_what_other_articles_say(page: Page) -> None:
     turn = page.locator(".turn .a").last
     expect(turn.locator(".confidence")).to_contain_text("%", timeout=30_000)
     expect(turn).not_to_have_class(re.compile(r"\bunsure\b"))
+    # Two seed articles state the 60 days: the one not cited is counted under the answer.
+    expect(turn.locator(".agreement")).to_have_text("1 other article states the same answer")
 
     # The same server's answer with a low confidence and a conflicting article: the page
     # marks it as unsure and names the other value.

@@ -11,7 +11,7 @@ const EXAMPLES = [
 const HISTORY_MESSAGES = 6; // the last three exchanges travel with a follow-up
 const CONTEXT_CHARS = 600; // article text shown on each side of a quoted span
 const CLOSEST_PASSAGES = 3; // shown with a refusal
-const UNSURE_BELOW = 0.5; // rag/public.py: under it an answer is more likely wrong than right
+const UNSURE_BELOW = 0.5; // rag/public.py: under it an answer is shown as unsure
 const MAX_DOC_IDS = 500; // the API's limit for filters.doc_ids
 const MAX_STORED_TURNS = 50; // older turns are not kept across a reload
 const CONVERSATION_KEY = "news-rag.conversation.v1"; // localStorage
@@ -635,7 +635,7 @@ function renderAnswer(view, result, passages) {
     }
   });
   // How sure the reader is, and what other articles say (api: confidence, corroborated_by,
-  // conflicts). Under UNSURE_BELOW (rag/public.py) an answer is more likely wrong than right.
+  // conflicts). Under UNSURE_BELOW (rag/public.py) an answer is shown as unsure.
   view.answer.classList.toggle("unsure", result.answerable && result.confidence != null &&
     result.confidence < UNSURE_BELOW);
   if (result.answerable && result.confidence != null) {
@@ -649,7 +649,8 @@ function renderAnswer(view, result, passages) {
     const others = (result.corroborated_by || []).filter((d) => !cited.has(d));
     if (others.length) {
       view.answer.append(el("p", "agreement",
-        `${others.length} other article${others.length > 1 ? "s" : ""} state the same answer`));
+        others.length > 1 ? `${others.length} other articles state the same answer`
+          : "1 other article states the same answer"));
     }
     for (const c of result.conflicts || []) {
       const line = el("p", "conflict");
