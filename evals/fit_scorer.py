@@ -15,6 +15,7 @@ are never read.
 
 import argparse
 import json
+import math
 import os
 import random
 from dataclasses import dataclass
@@ -90,8 +91,6 @@ class Fitted:
 
     def best(self, d: Scored) -> tuple[float | None, bool]:
         """A question's best candidate's probability and whether it is right."""
-        import math
-
         if not d.rows:
             return None, False
         z = [self.bias + sum(self.weights[n] * v for n, v in zip(FEATURES, r, strict=True))

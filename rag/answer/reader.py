@@ -36,7 +36,7 @@ from typing import Any
 
 from rag.answer.generate import REFUSAL, Draft
 from rag.answer.question import Question, analyse_question
-from rag.answer.text import fold
+from rag.answer.text import folded_words
 from rag.errors import ConfigError
 from rag.nlp import Annotation, annotate
 from rag.schema import Conflict, Passage
@@ -249,14 +249,10 @@ class Scorer:
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", fold(text))
-
-
 def variant(a: str, b: str) -> bool:
     """Whether two answers name the same value: equal, one inside the other ("Smith",
     "John Smith"), or spelled nearly alike; numbers must be the same numbers."""
-    wa, wb = _words(a), _words(b)
+    wa, wb = folded_words(a), folded_words(b)
     if not wa or not wb:
         return False
     if [w for w in wa if w.isdigit()] != [w for w in wb if w.isdigit()]:
@@ -305,9 +301,9 @@ def _missing(q: Question, passage: Passage, annotation: Annotation) -> float:
     if not total:
         return 0.0
     lemmas = {lemma for t in annotation.tokens for lemma in t.lemmas}
-    words = set(_words(passage.text)) | set(_words(passage.title))
+    words = set(folded_words(passage.text)) | set(folded_words(passage.title))
     lacking = sum(
-        t.weight for t in keys if t.lemma not in lemmas and not set(_words(t.text)) <= words
+        t.weight for t in keys if t.lemma not in lemmas and not set(folded_words(t.text)) <= words
     )
     return lacking / total
 
@@ -340,9 +336,9 @@ def _sentences(
             for t in tokens[bisect.bisect_left(starts, a) : bisect.bisect_left(starts, b)]
             for lemma in t.lemmas
         }
-        words = set(_words(passage.span_text(a, b)))
+        words = set(folded_words(passage.span_text(a, b)))
         matched = sum(
-            t.weight for t in q.terms if t.lemma in lemmas or set(_words(t.text)) <= words
+            t.weight for t in q.terms if t.lemma in lemmas or set(folded_words(t.text)) <= words
         )
         out.append((a, b, matched / total))
     return out
@@ -415,9 +411,10 @@ class Reader:
         if not read:
             return []
         q = analyse_question(question)
-        asked = set(_words(question))
+        asked = set(folded_words(question))
         annotations = self._annotations(read)
         sentences = [_sentences(q, p, a) for p, a in zip(read, annotations, strict=True)]
+        missing = [_missing(q, p, a) for p, a in zip(read, annotations, strict=True)]
         windows = choose_windows(sentences, self.windows)
         spans = self._model.read(
             question, [read[w.passage].span_text(w.start, w.end) for w in windows]
@@ -426,7 +423,6 @@ class Reader:
         seen: set[tuple[int, int]] = set()
         for window, proposed in zip(windows, spans, strict=True):
             passage, annotation = read[window.passage], annotations[window.passage]
-            missing = _missing(q, passage, annotation)
             shift = window.start - passage.char_start  # window offsets → passage offsets
             for span in proposed:
                 a, b = snap(passage.text, shift + span.start, shift + span.end)
@@ -437,7 +433,7 @@ class Reader:
                 text = passage.text[a:b]
                 label = _label(annotation, start, end)
                 expected, other = _expected(q, label)
-                words = _words(text)
+                words = folded_words(text)
                 features = {
                     "margin": span.score - span.null,
                     "gap": span.score - span.best,
@@ -448,7 +444,7 @@ class Reader:
                     "rank": 1.0 / (window.passage + 1),
                     "expected": expected,
                     "other_type": other,
-                    "missing": missing,
+                    "missing": missing[window.passage],
                     "overlap": sum(w in asked for w in words) / max(1, len(words)),
                     "words": min(len(words), 10) / 10,
                 }
@@ -475,7 +471,7 @@ class Reader:
         if not ranked or ranked[0].score < self.scorer.threshold:
             # A refusal is as sure as its best candidate is unlikely.
             top = ranked[0].score if ranked else 0.0
-            return Draft(REFUSAL, answerable=False, confidence=_rounded(1.0 - top))
+            return Draft(REFUSAL, answerable=False, confidence=round(1.0 - top, 4))
         best = ranked[0]
         passage = passages[best.passage - 1]
         quote = passage.span_text(*best.sentence)
@@ -488,7 +484,7 @@ class Reader:
             citations=[citation],
             corroborated_by=sorted(best.docs),
             conflicts=self._conflicts(best, ranked, passages),
-            confidence=_rounded(best.score),
+            confidence=round(best.score, 4),
         )
 
     def _conflicts(
@@ -511,10 +507,6 @@ class Reader:
         draft = self.generate(question, passages)
         yield from re.findall(r"\S+\s*", draft.text)
         yield draft
-
-
-def _rounded(score: float) -> float:
-    return round(score, 4)
 
 
 @lru_cache(maxsize=1)

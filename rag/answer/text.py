@@ -34,6 +34,11 @@ def fold(text: str) -> str:
     return text.replace("’", "'").replace("‘", "'").lower()
 
 
+def folded_words(text: str) -> list[str]:
+    """Every word of a text, folded (stop words kept: "US" is a name in a question)."""
+    return _WORD.findall(fold(text))
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
