@@ -6,16 +6,14 @@ when its text is an accepted answer (`evals.normalize.any_match`, as the eval ju
 A logistic regression (scikit-learn) is fitted on all candidates, so its probability is
 how often a candidate scored so is right; its regularisation is chosen by 5-fold
 cross-validation grouped by question. The refusal threshold is then the probability that
-maximises answer accuracy + refusal accuracy over the dev questions (`objective`).
-The table shows the cross-validated figures (each question
-scored by a scorer that never saw it) and how well the confidence is calibrated.
-`--write` stores weights and threshold in rag/answer/model/scorer.json. Test questions
-are never read.
+maximises answer accuracy + refusal accuracy over the dev questions (`objective`). The
+table shows the cross-validated figures (each question scored by a scorer that never saw
+it) and how well the confidence is calibrated. `--write` stores weights and threshold in
+rag/answer/model/scorer.json. Test questions are never read.
 """
 
 import argparse
 import json
-import math
 import os
 import random
 from dataclasses import dataclass
@@ -90,13 +88,14 @@ class Fitted:
         self.bias = float(model.intercept_[0] - (w * mean).sum())
 
     def best(self, d: Scored) -> tuple[float | None, bool]:
-        """A question's best candidate's probability and whether it is right."""
+        """A question's best candidate's probability (by the reader's own `Scorer`) and
+        whether it is right."""
         if not d.rows:
             return None, False
-        z = [self.bias + sum(self.weights[n] * v for n, v in zip(FEATURES, r, strict=True))
-             for r in d.rows]  # fmt: skip
-        i = max(range(len(z)), key=z.__getitem__)
-        return 1 / (1 + math.exp(-z[i])), d.right[i]
+        scorer = Scorer(self.weights, self.bias, threshold=0.0)
+        scores = [scorer(dict(zip(FEATURES, r, strict=True))) for r in d.rows]
+        i = max(range(len(scores)), key=scores.__getitem__)
+        return scores[i], d.right[i]
 
 
 Outcome = tuple[bool, float | None, bool]  # answerable, best probability, best is right
