@@ -27,7 +27,7 @@ from rich.table import Table
 from evals.corpora import get_corpus
 from evals.normalize import any_match
 from evals.questions import load_questions
-from evals.score import BANDS, band_of
+from evals.score import calibration as score_calibration
 from rag.answer.reader import FEATURES, MODEL_DIR, WINDOWS, Reader, Scorer, passage_annotations
 from rag.config import load_settings
 from rag.service import RagService
@@ -150,16 +150,14 @@ def cross_validated(data: list[Scored], c: float) -> list[Outcome]:
     return out
 
 
-def calibration(outcomes: list[Outcome], threshold: float) -> list[tuple[str, int, float]]:
-    """Per confidence band (`evals.score.BANDS`): answers given at `threshold`, and the
-    share of them that were right (as `rag eval` reports it)."""
-    out = []
-    for i, (lo, hi) in enumerate(BANDS):
-        inside = [o for o in outcomes
-                  if o[1] is not None and o[1] >= threshold and band_of(o[1]) == i]  # fmt: skip
-        right = sum(o[0] and o[2] for o in inside) / max(len(inside), 1)
-        out.append((f"{lo:.1f}-{hi:.1f}", len(inside), right))
-    return out
+def calibration(outcomes: list[Outcome], threshold: float) -> list[dict[str, Any]]:
+    """`evals.score.calibration` of the questions' outcomes at `threshold`: per confidence
+    band, answers given and the share of them that were right, as `rag eval` reports it."""
+    records = [
+        {"answerable": p is not None and p >= threshold, "confidence": p, "correct": ok and right}
+        for ok, p, right in outcomes
+    ]
+    return score_calibration(records)
 
 
 def main() -> None:
@@ -204,8 +202,9 @@ def main() -> None:
     cal = Table(title="calibration (cross-validated): answers by confidence")
     for column in ("confidence", "answers", "right"):
         cal.add_column(column, justify="right")
-    for band, n, right in calibration(cv, threshold):
-        cal.add_row(band, str(n), f"{right:.2f}")
+    for band in calibration(cv, threshold):
+        right = band["right"]
+        cal.add_row(band["band"], str(band["answers"]), "–" if right is None else f"{right:.2f}")
     console.print(cal)
     record: dict[str, Any] = {
         "features": list(FEATURES),
